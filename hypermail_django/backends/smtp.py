@@ -1,0 +1,208 @@
+"""``FluxMailBackend``: Django's SMTP backend on a shared, retrying transport."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.mail import EmailMessage
+from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
+from django.core.mail.utils import DNS_NAME
+
+from .. import signals
+from ..compat import init_base_backend
+from ..conf import OPTIONS, resolve_options
+from ..exceptions import CancelSend, SendError
+from ..transport import (
+    DeliveryStatus,
+    Envelope,
+    Lease,
+    TransportConfig,
+    get_pool,
+    send_envelope,
+)
+from .envelope import build_envelope, prep_address
+
+logger = logging.getLogger("hypermail_django")
+
+
+class FluxMailBackend(DjangoSMTPBackend):
+    """A drop-in for ``django.core.mail.backends.smtp.EmailBackend``.
+
+    It takes the same options and keeps the same attributes and semantics, and
+    adds: connections pooled across backend instances and threads, retries of
+    transient failures, BCC and per-recipient status on ``message.hypermail_status``,
+    and a 30-second default timeout. See ``docs/configuration.md``.
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        use_tls: bool | None = None,
+        fail_silently: bool = False,
+        use_ssl: bool | None = None,
+        timeout: float | None = None,
+        ssl_keyfile: str | None = None,
+        ssl_certfile: str | None = None,
+        **options: Any,
+    ) -> None:
+        alias = options.pop("alias", None)
+        ignored = options.pop("_ignore_unknown_kwargs", None) or ()
+        given = {
+            "host": host,
+            "port": port,
+            "username": username,
+            "password": password,
+            "use_tls": use_tls,
+            "use_ssl": use_ssl,
+            "timeout": timeout,
+            "ssl_keyfile": ssl_keyfile,
+            "ssl_certfile": ssl_certfile,
+            **options,
+        }
+        resolved = resolve_options(given, alias=alias, ignore=ignored)
+        init_base_backend(self, alias=alias, fail_silently=fail_silently)
+        self.fail_silently = fail_silently
+        self.host: str = resolved["host"]
+        self.port: int = resolved["port"]
+        self.username: str = resolved["username"]
+        self.password: str = resolved["password"]
+        self.use_tls: bool = resolved["use_tls"]
+        self.use_ssl: bool = resolved["use_ssl"]
+        self.timeout: float = resolved["timeout"]
+        self.ssl_certfile: str | None = resolved["ssl_certfile"]
+        self.ssl_keyfile: str | None = resolved["ssl_keyfile"]
+        self.max_retries: int = resolved["max_retries"]
+        self.retry_delay: float = resolved["retry_delay"]
+        self.retry_max_delay: float = resolved["retry_max_delay"]
+        self.pool_size: int = resolved["pool_size"]
+        self.max_connection_age: float = resolved["max_connection_age"]
+        self.max_messages_per_connection: int = resolved["max_messages_per_connection"]
+        self._lease: Lease | None = None
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        name = f" {self.alias!r}" if self.alias else ""
+        return f"<{type(self).__name__}{name} {self.host}:{self.port}>"
+
+    @property
+    def transport_config(self) -> TransportConfig:
+        """This backend's configuration as the transport sees it.
+
+        Built from the attributes at call time, so code that sets
+        ``backend.host`` after construction (as Django allows) is honoured.
+        """
+        return TransportConfig(
+            **{name: getattr(self, name) for name in OPTIONS},
+            local_hostname=DNS_NAME.get_fqdn(),
+        )
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext:  # type: ignore[override]
+        """The one ``SSLContext`` shared by every connection of this configuration."""
+        return get_pool(self.transport_config).ssl_context
+
+    @property
+    def connection(self) -> Any:
+        """The ``smtplib.SMTP`` this backend holds while opened, else None."""
+        return self._lease.connection if self._lease is not None else None
+
+    @connection.setter
+    def connection(self, value: Any) -> None:
+        if value is not None:
+            raise AttributeError("FluxMailBackend.connection is managed by its pool")
+        self.close()
+
+    def open(self) -> bool | None:
+        """Hold one connection for a batch of sends, as Django's ``open()`` does.
+
+        Return True if a connection was taken (from the pool, or new), False if
+        one was already held, None if connecting failed and ``fail_silently``.
+        """
+        if self._lease is not None:
+            return False
+        lease = Lease(get_pool(self.transport_config))
+        try:
+            lease.acquire()
+        except SendError:
+            if self.fail_silently:
+                return None
+            raise
+        self._lease = lease
+        return True
+
+    def close(self) -> None:
+        """Give the held connection back to the pool for the next caller."""
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            lease.release()
+
+    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
+        """Send messages; return how many were accepted for at least one recipient.
+
+        Every message is validated and serialized before the first is sent, so
+        an invalid address stops the batch with nothing half-sent.
+        """
+        if not email_messages:
+            return 0
+        prepared = [(message, self._prepare(message)) for message in email_messages]
+        config = self.transport_config
+        with self._lock:
+            lease = self._lease or Lease(get_pool(config))
+            try:
+                return sum(
+                    self._deliver(message, envelope, lease, config)
+                    for message, envelope in prepared
+                    if envelope is not None
+                )
+            finally:
+                if lease is not self._lease:
+                    lease.release()
+
+    def prep_address(self, address: Any, force_ascii: bool = True) -> str:
+        return prep_address(address, force_ascii=force_ascii)
+
+    def _prepare(self, message: EmailMessage) -> Envelope | None:
+        if not message.recipients():
+            return None
+        try:
+            signals.pre_send.send(sender=type(self), message=message, backend=self)
+        except CancelSend:
+            message.hypermail_status = DeliveryStatus(cancelled=True)  # type: ignore[attr-defined]
+            return None
+        return build_envelope(message, self.prep_address)
+
+    def _deliver(
+        self,
+        message: EmailMessage,
+        envelope: Envelope,
+        lease: Lease,
+        config: TransportConfig,
+    ) -> bool:
+        try:
+            status = send_envelope(envelope, lease, config)
+        except SendError as error:
+            status = error.status or DeliveryStatus(message_id=envelope.message_id)
+            message.hypermail_status = status  # type: ignore[attr-defined]
+            logger.error("Message %s was not sent: %s", envelope.message_id, error)
+            signals.send_failed.send(
+                sender=type(self),
+                message=message,
+                error=error,
+                status=status,
+                backend=self,
+            )
+            if self.fail_silently:
+                return False
+            raise
+        message.hypermail_status = status  # type: ignore[attr-defined]
+        signals.post_send.send(
+            sender=type(self), message=message, status=status, backend=self
+        )
+        return True

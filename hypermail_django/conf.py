@@ -1,0 +1,215 @@
+"""The one settings accessor: every backend option, where it comes from, its check.
+
+Precedence, as in django-anymail: the backend's own options (``MAILERS`` ``OPTIONS``
+on Django 6.1, or keyword arguments to ``get_connection()``), then -- only when
+``MAILERS`` is not in use -- the ``EMAIL_*`` and ``EMAIL_FLUXMAIL_*`` settings,
+then the default. Settings are read at call time, never cached at import. Every
+error names the setting or option the user has to fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .compat import legacy_setting
+from .exceptions import ConfigurationError
+
+Check = Callable[[Any, str], Any]
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        value = str(value)  # lazy translation strings, SettingsReference
+    return value
+
+
+def _optional_text(value: Any, where: str) -> str | None:
+    return None if value is None else _text(value, where)
+
+
+def _flag(value: Any, where: str) -> bool:
+    if isinstance(value, bool) or value in (0, 1):
+        return bool(value)
+    raise ConfigurationError(
+        f"{where} must be True or False, got {value!r}. "
+        "(A string such as 'False' would count as true.)"
+    )
+
+
+def _port(value: Any, where: str) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
+        return value
+    raise ConfigurationError(f"{where} must be a port number (1-65535), got {value!r}.")
+
+
+def _count(value: Any, where: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ConfigurationError(f"{where} must be a whole number >= 0, got {value!r}.")
+
+
+def _seconds(value: Any, where: str) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    raise ConfigurationError(
+        f"{where} must be a number of seconds >= 0, got {value!r}."
+    )
+
+
+def _timeout(value: Any, where: str) -> float:
+    seconds = _seconds(value, where)
+    if seconds == 0:
+        raise ConfigurationError(
+            f"{where} must be more than 0 seconds; a server that never answers "
+            "would otherwise hang the request forever."
+        )
+    return seconds
+
+
+def _existing_file(value: Any, where: str) -> str | None:
+    if value is None or value == "":
+        return None
+    path = os.fspath(value)
+    if not os.path.isfile(path):
+        raise ConfigurationError(f"{where} names {path!r}, which is not a file.")
+    return path
+
+
+@dataclass(frozen=True)
+class Option:
+    """One backend option: its keyword, its legacy setting, default and check."""
+
+    name: str
+    setting: str
+    default: Any
+    check: Check
+
+
+#: Every option the backend takes, in documentation order. Django's own first.
+OPTIONS: dict[str, Option] = {
+    option.name: option
+    for option in (
+        Option("host", "EMAIL_HOST", "localhost", _text),
+        Option("port", "EMAIL_PORT", None, _port),
+        Option("username", "EMAIL_HOST_USER", "", _text),
+        Option("password", "EMAIL_HOST_PASSWORD", "", _text),
+        Option("use_tls", "EMAIL_USE_TLS", False, _flag),
+        Option("use_ssl", "EMAIL_USE_SSL", False, _flag),
+        Option("timeout", "EMAIL_TIMEOUT", 30.0, _timeout),
+        Option("ssl_certfile", "EMAIL_SSL_CERTFILE", None, _existing_file),
+        Option("ssl_keyfile", "EMAIL_SSL_KEYFILE", None, _existing_file),
+        Option("max_retries", "EMAIL_FLUXMAIL_MAX_RETRIES", 0, _count),
+        Option("retry_delay", "EMAIL_FLUXMAIL_RETRY_DELAY", 1.0, _seconds),
+        Option("retry_max_delay", "EMAIL_FLUXMAIL_RETRY_MAX_DELAY", 30.0, _seconds),
+        Option("pool_size", "EMAIL_FLUXMAIL_POOL_SIZE", 10, _count),
+        Option(
+            "max_connection_age",
+            "EMAIL_FLUXMAIL_MAX_CONNECTION_AGE",
+            300.0,
+            _seconds,
+        ),
+        Option(
+            "max_messages_per_connection",
+            "EMAIL_FLUXMAIL_MAX_MESSAGES_PER_CONNECTION",
+            100,
+            _count,
+        ),
+    )
+}
+
+#: Django's backend falls back to the setting when these are falsy, not just None.
+_FALSY_MEANS_UNSET = {"host", "port"}
+
+
+_UNSET = object()
+
+
+def _setting(name: str) -> Any:
+    try:
+        return legacy_setting(name)
+    except AttributeError:
+        return _UNSET
+
+
+def _default_port(use_tls: bool, use_ssl: bool) -> int:
+    return 465 if use_ssl else 587 if use_tls else 25
+
+
+def resolve_options(
+    given: dict[str, Any],
+    *,
+    alias: str | None = None,
+    ignore: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Return every option's checked value for a backend built with ``given``.
+
+    ``alias`` is the ``MAILERS`` alias (Django 6.1) or None for the ``EMAIL_*``
+    settings. ``ignore`` lists keywords Django passes that are not ours.
+    """
+    ignored = set(ignore)
+    unknown = [name for name in given if name not in OPTIONS and name not in ignored]
+    if unknown:
+        raise ConfigurationError(_unknown_message(unknown, alias))
+
+    resolved: dict[str, Any] = {}
+    for name, option in OPTIONS.items():
+        value = given.get(name)
+        unset = (not value) if name in _FALSY_MEANS_UNSET else value is None
+        if not unset:
+            where = _option_label(name, alias)
+        elif alias is None and (value := _setting(option.setting)) is not _UNSET:
+            where = option.setting
+        else:
+            value, where = option.default, name
+        if name == "timeout" and value is None:
+            value = option.default  # Django's EMAIL_TIMEOUT defaults to None: never.
+        resolved[name] = value if value is None else option.check(value, where)
+
+    if resolved["use_tls"] and resolved["use_ssl"]:
+        raise ConfigurationError(
+            f"{_option_label('use_tls', alias, 'EMAIL_USE_TLS')} and "
+            f"{_option_label('use_ssl', alias, 'EMAIL_USE_SSL')} are mutually "
+            "exclusive: set use_tls for STARTTLS (port 587) or use_ssl for "
+            "implicit TLS (port 465), not both."
+        )
+    if resolved["port"] is None:
+        resolved["port"] = _default_port(resolved["use_tls"], resolved["use_ssl"])
+    if resolved["ssl_keyfile"] and not resolved["ssl_certfile"]:
+        raise ConfigurationError(
+            f"{_option_label('ssl_keyfile', alias, 'EMAIL_SSL_KEYFILE')} is set "
+            "without a certificate; set ssl_certfile too."
+        )
+    return resolved
+
+
+def settings_for(options: dict[str, Any]) -> dict[str, Any]:
+    """Rename backend options to their settings (``max_retries`` ->
+    ``EMAIL_FLUXMAIL_MAX_RETRIES``), for projects on the ``EMAIL_*`` settings."""
+    return {OPTIONS[name].setting: value for name, value in options.items()}
+
+
+def _option_label(name: str, alias: str | None, setting: str | None = None) -> str:
+    if alias is not None:
+        return f"MAILERS[{alias!r}]['OPTIONS'][{name!r}]"
+    if setting is not None:
+        return f"{setting} (or the {name!r} option)"
+    return f"the {name!r} option"
+
+
+def _unknown_message(unknown: list[str], alias: str | None) -> str:
+    where = f"MAILERS[{alias!r}]['OPTIONS']" if alias is not None else "FluxMailBackend"
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, OPTIONS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        parts.append(f"{name!r}{hint}")
+    return (
+        f"{where} got unknown option(s) {', '.join(parts)}. "
+        f"Valid options: {', '.join(OPTIONS)}."
+    )

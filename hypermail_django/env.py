@@ -1,0 +1,81 @@
+"""Read ``FLUXMAIL_*`` environment variables into backend options.
+
+Twelve-factor deployments keep credentials in the environment. On Django 6.1::
+
+    MAILERS = {"default": {"BACKEND": "hypermail_django.backends.FluxMailBackend",
+                           "OPTIONS": options_from_env()}}
+
+and with the ``EMAIL_*`` settings (Django 5.2/6.0)::
+
+    globals().update(settings_from_env())
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from .conf import OPTIONS, settings_for
+from .exceptions import ConfigurationError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _parse_bool(raw: str, variable: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(
+        f"{variable} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}."
+    )
+
+
+def _parser(kind: type) -> Any:
+    def parse(raw: str, variable: str) -> Any:
+        try:
+            return kind(raw.strip())
+        except ValueError:
+            raise ConfigurationError(
+                f"{variable} must be a {kind.__name__} number, got {raw!r}."
+            ) from None
+
+    return parse
+
+
+def _raw(raw: str, variable: str) -> str:
+    return raw
+
+
+#: Environment variable -> (backend option, parser).
+ENVIRONMENT: dict[str, tuple[str, Any]] = {
+    "FLUXMAIL_HOST": ("host", _raw),
+    "FLUXMAIL_PORT": ("port", _parser(int)),
+    "FLUXMAIL_USERNAME": ("username", _raw),
+    "FLUXMAIL_PASSWORD": ("password", _raw),
+    "FLUXMAIL_TLS": ("use_tls", _parse_bool),
+    "FLUXMAIL_SSL": ("use_ssl", _parse_bool),
+    "FLUXMAIL_TIMEOUT": ("timeout", _parser(float)),
+    "FLUXMAIL_MAX_RETRIES": ("max_retries", _parser(int)),
+    "FLUXMAIL_RETRY_DELAY": ("retry_delay", _parser(float)),
+}
+
+
+def options_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Backend options (lowercase keywords) from the variables that are set."""
+    environ = os.environ if environ is None else environ
+    options: dict[str, Any] = {}
+    for variable, (option, parse) in ENVIRONMENT.items():
+        if variable in environ:
+            value = parse(environ[variable], variable)
+            OPTIONS[option].check(value, variable)
+            options[option] = value
+    return options
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The same values under their settings names (``EMAIL_HOST``, ...)."""
+    return settings_for(options_from_env(environ))

@@ -1,0 +1,53 @@
+"""The one configuration object the transport runs on."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TransportConfig:
+    """Everything needed to reach one SMTP server and deliver to it.
+
+    Frozen and hashable: connections are pooled per distinct ``pool_key``, so two
+    backends configured alike share their connections. ``password`` is kept out of
+    ``repr()`` so a config can be logged or shown in a traceback safely.
+    """
+
+    host: str = "localhost"
+    port: int = 25
+    username: str = ""
+    password: str = field(default="", repr=False)
+    use_tls: bool = False
+    use_ssl: bool = False
+    timeout: float = 30.0
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    local_hostname: str | None = None
+    # Retry policy.
+    max_retries: int = 0
+    retry_delay: float = 1.0
+    retry_max_delay: float = 30.0
+    # Pool.
+    pool_size: int = 10
+    max_connection_age: float = 300.0
+    max_messages_per_connection: int = 100
+
+    @property
+    def pool_key(self) -> tuple[object, ...]:
+        """The fields that decide whether two configs may share connections.
+
+        The retry policy is left out: it changes how we use a connection, not
+        which server, identity or TLS setup it has.
+        """
+        return tuple(
+            getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in {"max_retries", "retry_delay", "retry_max_delay"}
+        )
+
+    @property
+    def authenticates(self) -> bool:
+        """Log in only with both a username and a password, as Django does."""
+        return bool(self.username and self.password)

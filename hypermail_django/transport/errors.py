@@ -1,0 +1,122 @@
+"""Errors raised by hypermail-django, each carrying a stable machine-readable ``code``.
+
+Every error raised while *sending* is also an ``smtplib.SMTPException`` (and the
+specific smtplib class where one exists), so code written against Django's SMTP
+backend -- ``except smtplib.SMTPRecipientsRefused`` and the like -- keeps working.
+No error message ever contains a password: messages are built only from the
+server's replies, addresses and our own text.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .results import DeliveryStatus, RecipientStatus
+
+
+class FluxMailException(Exception):
+    """Base of every error we raise; ``code`` is stable and documented."""
+
+    default_code: str | None = None
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        Exception.__init__(self, message)
+        self.message = message
+        self.code = code or self.default_code
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, code={self.code!r})"
+
+
+class SendError(FluxMailException, smtplib.SMTPException):
+    """Sending failed. ``transient`` says whether trying again later may succeed.
+
+    ``smtp_code``/``smtp_error`` carry the server's reply when there was one (the
+    attribute names of ``smtplib.SMTPResponseException``); ``status`` is the
+    per-recipient outcome recorded so far, when the failure concerns a message.
+    """
+
+    default_code = "send_failed"
+
+    def __init__(
+        self,
+        message: str,
+        code: str | None = None,
+        *,
+        smtp_code: int | None = None,
+        smtp_error: bytes | str | None = None,
+        transient: bool = False,
+    ) -> None:
+        FluxMailException.__init__(self, message, code)
+        self.smtp_code = smtp_code
+        self.smtp_error = smtp_error
+        self.transient = transient
+        self.status: DeliveryStatus | None = None
+        # Set when the failure still tells how each recipient fared in this attempt.
+        self.attempt_statuses: dict[str, RecipientStatus] | None = None
+
+
+class ConnectionFailed(SendError):
+    """The server could not be reached or answered the greeting with an error."""
+
+    default_code = "connection_failed"
+
+
+class ConnectionLost(SendError, smtplib.SMTPServerDisconnected):
+    """The server closed the connection (or stopped answering) mid-conversation."""
+
+    default_code = "connection_lost"
+
+
+class TLSFailed(SendError):
+    """TLS could not be set up: STARTTLS not offered, or the certificate failed."""
+
+    default_code = "tls_failed"
+
+
+class AuthenticationFailed(SendError, smtplib.SMTPAuthenticationError):
+    """The server refused the credentials, or offers no AUTH at all."""
+
+    default_code = "auth_failed"
+
+
+class SenderRefused(SendError, smtplib.SMTPSenderRefused):
+    """The server refused ``MAIL FROM``; ``sender`` is the envelope sender."""
+
+    default_code = "sender_refused"
+
+    def __init__(self, message: str, *, sender: str, **kwargs: Any) -> None:
+        SendError.__init__(self, message, **kwargs)
+        self.sender = sender
+
+
+class RecipientsRefused(SendError, smtplib.SMTPRecipientsRefused):
+    """No recipient accepted the message.
+
+    ``recipients`` maps each address to ``(smtp_code, reply)`` as smtplib does.
+    """
+
+    default_code = "recipients_refused"
+
+    def __init__(
+        self, message: str, *, recipients: dict[str, tuple[int, bytes]], **kwargs: Any
+    ) -> None:
+        SendError.__init__(self, message, **kwargs)
+        self.recipients = recipients
+
+
+class DataRefused(SendError, smtplib.SMTPDataError):
+    """The server refused the message content (the reply to ``DATA`` or its end)."""
+
+    default_code = "data_refused"
+
+
+class SMTPUTF8Unsupported(SendError, smtplib.SMTPNotSupportedError):
+    """An address needs SMTPUTF8 (a non-ASCII local part) and the server lacks it."""
+
+    default_code = "smtputf8_unsupported"

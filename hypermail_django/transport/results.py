@@ -1,0 +1,63 @@
+"""Per-recipient outcome of a delivery, recorded on each message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+RecipientState = Literal["sent", "refused", "deferred"]
+
+
+@dataclass(frozen=True)
+class RecipientStatus:
+    """How the server answered one recipient: ``sent``, ``refused`` (5xx,
+    permanent) or ``deferred`` (4xx or a lost connection, retries spent)."""
+
+    status: RecipientState
+    code: int | None
+    reply: str
+
+    @classmethod
+    def from_reply(cls, code: int, reply: bytes | str) -> RecipientStatus:
+        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+        if 200 <= code < 300:
+            return cls("sent", code, text)
+        return cls("deferred" if 400 <= code < 500 else "refused", code, text)
+
+
+@dataclass
+class DeliveryStatus:
+    """The outcome of sending one message, kept as ``message.hypermail_status``.
+
+    ``status`` summarises it: ``sent`` (every recipient accepted), ``partial`` (some
+    accepted), ``failed`` (none), ``cancelled`` (a ``pre_send`` receiver stopped it).
+    """
+
+    message_id: str | None = None
+    attempts: int = 0
+    recipients: dict[str, RecipientStatus] = field(default_factory=dict)
+    cancelled: bool = False
+
+    def _with(self, state: RecipientState) -> list[str]:
+        return [addr for addr, rs in self.recipients.items() if rs.status == state]
+
+    @property
+    def sent(self) -> list[str]:
+        return self._with("sent")
+
+    @property
+    def refused(self) -> list[str]:
+        return self._with("refused")
+
+    @property
+    def deferred(self) -> list[str]:
+        return self._with("deferred")
+
+    @property
+    def status(self) -> str:
+        if self.cancelled:
+            return "cancelled"
+        sent = self.sent
+        if not sent:
+            return "failed"
+        return "sent" if len(sent) == len(self.recipients) else "partial"

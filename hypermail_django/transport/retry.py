@@ -1,0 +1,64 @@
+"""The retry policy: which failures to retry, how often, and how long to wait.
+
+Built from tenacity's small parts. Transient failures (4xx replies, timeouts,
+refused or dropped connections) are retried up to ``max_retries`` times, waiting
+``retry_delay * 2**n`` (capped at ``retry_max_delay``) plus up to ``retry_delay`` of
+random jitter, so many workers retrying at once do not hit the server in step.
+Permanent failures (5xx, TLS and certificate errors) are never retried. The last
+error is re-raised as it is, so callers see the real SMTP reply.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
+
+from .config import TransportConfig
+from .errors import SendError
+
+logger = logging.getLogger("hypermail_django.transport")
+
+
+def sleep(seconds: float) -> None:
+    """Wait between attempts. Module-level so a test can replace it and never wait."""
+    time.sleep(seconds)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Retry only what a later attempt may fix."""
+    return isinstance(exc, SendError) and exc.transient
+
+
+def retrying(config: TransportConfig) -> Retrying:
+    """A fresh tenacity controller for one message under ``config``'s policy."""
+    return Retrying(
+        stop=stop_after_attempt(config.max_retries + 1),
+        wait=(
+            wait_exponential(multiplier=config.retry_delay, max=config.retry_max_delay)
+            + wait_random(0, config.retry_delay)
+        ),
+        retry=retry_if_exception(is_transient),
+        reraise=True,
+        sleep=lambda seconds: sleep(seconds),
+        before_sleep=_log_retry,
+    )
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    logger.warning(
+        "Attempt %d failed (%s); retrying in %.2f s",
+        state.attempt_number,
+        error,
+        wait,
+    )

@@ -1,0 +1,113 @@
+"""Fixtures: real in-process SMTP servers, and a backend factory pointed at them."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from hypermail_django.backends import FluxMailBackend
+from hypermail_django.compat import MAILERS_SUPPORTED
+from hypermail_django.testing import SMTPTestServer, TLSCertificates
+from hypermail_django.transport import close_all_pools, retry
+
+BACKEND = "hypermail_django.backends.FluxMailBackend"
+PASSWORD = "s3cr3t-Pa55word!"
+
+requires_mailers = pytest.mark.skipif(
+    not MAILERS_SUPPORTED, reason="MAILERS is new in Django 6.1"
+)
+
+
+@pytest.fixture(autouse=True)
+def fresh_pools() -> Iterator[None]:
+    """Each test starts with no pooled connections and leaves none behind."""
+    close_all_pools()
+    yield
+    close_all_pools()
+
+
+@pytest.fixture(autouse=True)
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the retry policy's waits instead of sleeping through them."""
+    recorded: list[float] = []
+    monkeypatch.setattr(retry, "sleep", recorded.append)
+    return recorded
+
+
+@pytest.fixture(scope="session")
+def certs() -> TLSCertificates:
+    return TLSCertificates()
+
+
+@pytest.fixture
+def trust_ca(certs: TLSCertificates, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trust the test CA the way a deployment would: through SSL_CERT_FILE."""
+    monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
+
+
+@pytest.fixture
+def server() -> Iterator[SMTPTestServer]:
+    with SMTPTestServer() as smtp:
+        yield smtp
+
+
+@pytest.fixture
+def tls_server(certs: TLSCertificates) -> Iterator[SMTPTestServer]:
+    with SMTPTestServer(
+        starttls=True, certs=certs, auth={"mailer": PASSWORD}
+    ) as smtp:
+        yield smtp
+
+
+MakeBackend = Callable[..., FluxMailBackend]
+
+
+@pytest.fixture
+def make_backend(server: SMTPTestServer) -> MakeBackend:
+    """A FluxMailBackend aimed at ``server`` (or another one), options on top."""
+
+    def make(target: SMTPTestServer | None = None, **options: Any) -> FluxMailBackend:
+        target = target or server
+        options.setdefault("retry_delay", 0.5)
+        return FluxMailBackend(host=target.host, port=target.port, **options)
+
+    return make
+
+
+@contextlib.contextmanager
+def legacy_settings(**settings: Any) -> Iterator[None]:
+    """Override ``EMAIL_*`` settings, quieting Django 6.1's deprecation of them."""
+    with warnings.catch_warnings():
+        if MAILERS_SUPPORTED:
+            from django.utils.deprecation import RemovedInDjango2028Warning
+
+            warnings.simplefilter("ignore", RemovedInDjango2028Warning)
+        with override_settings(**settings):
+            yield
+
+
+@pytest.fixture
+def use_server(server: SMTPTestServer) -> Iterator[SMTPTestServer]:
+    """Make FluxMailBackend Django's mailer, aimed at ``server``.
+
+    On Django 6.1 through ``MAILERS``; before, through ``EMAIL_*`` settings.
+    """
+    if MAILERS_SUPPORTED:
+        mailers = {
+            "default": {
+                "BACKEND": BACKEND,
+                "OPTIONS": {"host": server.host, "port": server.port},
+            }
+        }
+        with override_settings(MAILERS=mailers):
+            yield server
+    else:
+        with legacy_settings(
+            EMAIL_BACKEND=BACKEND, EMAIL_HOST=server.host, EMAIL_PORT=server.port
+        ):
+            yield server

@@ -1,0 +1,194 @@
+"""What reaches the server: envelope, headers, BCC, IDNA, SMTPUTF8, Django's APIs."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import smtplib
+
+import pytest
+from django.core import mail
+from django.core.mail import EmailMessage, EmailMultiAlternatives
+from django.core.management import call_command
+
+from hypermail_django.exceptions import InvalidEmail, SMTPUTF8Unsupported
+from hypermail_django.testing import SMTPTestServer
+
+from .conftest import requires_mailers
+
+
+def test_send_mail_is_delivered_through_the_configured_backend(use_server):
+    count = mail.send_mail("Hello", "Body text", "from@example.com", ["to@example.com"])
+    assert count == 1
+    (received,) = use_server.wait_for_messages(1)
+    parsed = received.message()
+    assert parsed["Subject"] == "Hello"
+    assert parsed.get_content().strip() == "Body text"
+    assert received.mail_from == "from@example.com"
+    assert received.rcpt_tos == ["to@example.com"]
+
+
+def test_envelope_sender_is_from_email_not_a_from_header_override(server, make_backend):
+    message = EmailMessage(
+        "Subject",
+        "Body",
+        "bounces@example.com",
+        ["to@example.com"],
+        headers={"From": "Support <support@example.com>"},
+    )
+    assert make_backend().send_messages([message]) == 1
+    (received,) = server.messages
+    assert received.mail_from == "bounces@example.com"
+    assert received.message()["From"] == "Support <support@example.com>"
+
+
+def test_bcc_is_delivered_and_never_written_as_a_header(server, make_backend):
+    message = EmailMessage(
+        "Subject",
+        "Body",
+        "from@example.com",
+        to=["to@example.com"],
+        cc=["cc@example.com"],
+        bcc=["hidden@example.com"],
+    )
+    make_backend().send_messages([message])
+    (received,) = server.messages
+    assert received.rcpt_tos == ["to@example.com", "cc@example.com", "hidden@example.com"]
+    assert b"hidden@example.com" not in received.data
+    assert "Bcc" not in received.message()
+    assert message.hypermail_status.sent == received.rcpt_tos
+
+
+def test_message_without_recipients_is_skipped_and_not_counted(server, make_backend):
+    empty = EmailMessage("Nobody", "Body", "from@example.com", [])
+    full = EmailMessage("Somebody", "Body", "from@example.com", ["to@example.com"])
+    backend = make_backend()
+    assert backend.send_messages([empty]) == 0
+    assert server.sessions == 0  # not even a connection for nothing
+    assert backend.send_messages([empty, full]) == 1
+    assert [m.message()["Subject"] for m in server.messages] == ["Somebody"]
+
+
+def test_bytes_on_the_wire_are_what_django_builds(server, make_backend):
+    message = EmailMultiAlternatives(
+        "Ünïcode subject",
+        "Plain body ✓",
+        "from@example.com",
+        ["to@example.com"],
+        headers={"X-Tag": "welcome"},
+    )
+    message.attach_alternative("<p>HTML body ✓</p>", "text/html")
+    message.attach("report.csv", "a,b\n1,2\n", "text/csv")
+    make_backend().send_messages([message])
+    (received,) = server.messages
+    parsed = received.message()
+    assert parsed["Subject"] == "Ünïcode subject"
+    assert parsed["X-Tag"] == "welcome"
+    assert parsed["Message-ID"] == message.hypermail_status.message_id
+    body = parsed.get_body(("plain",)).get_content()
+    html = parsed.get_body(("html",)).get_content()
+    assert "Plain body ✓" in body
+    assert "<p>HTML body ✓</p>" in html
+    (attachment,) = list(parsed.iter_attachments())
+    assert attachment.get_filename() == "report.csv"
+    assert b"\r\n" in received.data and b"\n" not in received.data.replace(b"\r\n", b"")
+
+
+def test_idna_domains_are_encoded_on_the_envelope(server, make_backend):
+    message = EmailMessage("IDNA", "Body", "from@exämple.com", ["user@bücher.example"])
+    make_backend().send_messages([message])
+    (received,) = server.messages
+    assert received.mail_from == "from@xn--exmple-cua.com"
+    assert received.rcpt_tos == ["user@xn--bcher-kva.example"]
+    assert received.smtputf8 is False
+
+
+def test_non_ascii_local_part_uses_smtputf8_when_offered(server, make_backend):
+    message = EmailMessage("UTF8", "Body", "from@example.com", ["jürgen@example.com"])
+    assert make_backend().send_messages([message]) == 1
+    (received,) = server.messages
+    assert received.smtputf8 is True
+    assert received.rcpt_tos == ["jürgen@example.com"]
+    assert "SMTPUTF8" in [opt.upper() for opt in received.mail_options]
+
+
+def test_non_ascii_local_part_without_smtputf8_fails_and_sends_nothing(make_backend):
+    with SMTPTestServer(smtputf8=False) as plain_server:
+        message = EmailMessage("UTF8", "Body", "from@example.com", ["jürgen@example.com"])
+        with pytest.raises(SMTPUTF8Unsupported) as caught:
+            make_backend(plain_server).send_messages([message])
+        assert caught.value.code == "smtputf8_unsupported"
+        assert isinstance(caught.value, smtplib.SMTPException)
+        assert plain_server.messages == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["to@example.com\nBcc: victim@example.com", "not an address <", "a@example.com, b@example.com"],
+)
+def test_invalid_address_fails_before_anything_is_sent(server, make_backend, bad):
+    good = EmailMessage("Good", "Body", "from@example.com", ["to@example.com"])
+    evil = EmailMessage("Evil", "Body", "from@example.com", [bad])
+    with pytest.raises(InvalidEmail) as caught:
+        make_backend().send_messages([good, evil])
+    assert caught.value.code == "invalid_email"
+    assert isinstance(caught.value, ValueError)  # what Django's backend raises
+    assert server.sessions == 0
+    assert server.messages == []
+
+
+def test_send_mass_mail_uses_one_connection(use_server):
+    datatuple = [
+        (f"Subject {i}", "Body", "from@example.com", [f"to{i}@example.com"]) for i in range(3)
+    ]
+    assert mail.send_mass_mail(datatuple) == 3
+    assert len(use_server.messages) == 3
+    assert use_server.sessions == 1
+
+
+def test_email_message_send_and_mail_admins(use_server):
+    assert EmailMessage("Direct", "Body", "from@example.com", ["to@example.com"]).send() == 1
+    mail.mail_admins("Alert", "Something happened")
+    received = use_server.wait_for_messages(2)
+    assert received[1].rcpt_tos == ["admin@example.com"]
+    assert received[1].mail_from == "server@example.com"
+    assert "Alert" in received[1].message()["Subject"]
+
+
+def test_sendtestemail_command_goes_through_our_backend(use_server):
+    call_command("sendtestemail", "ops@example.com")
+    (received,) = use_server.wait_for_messages(1)
+    assert received.rcpt_tos == ["ops@example.com"]
+    assert received.message()["Subject"].startswith("Test email from")
+
+
+@requires_mailers
+def test_sendtestemail_using_a_named_mailer(server):
+    from django.test import override_settings
+
+    from .conftest import BACKEND
+
+    mailers = {
+        "default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"},
+        "ops": {"BACKEND": BACKEND, "OPTIONS": {"host": server.host, "port": server.port}},
+    }
+    with override_settings(MAILERS=mailers):
+        call_command("sendtestemail", "ops@example.com", using="ops")
+    (received,) = server.wait_for_messages(1)
+    assert received.rcpt_tos == ["ops@example.com"]
+
+
+def test_parsed_message_equals_djangos_own_serialization(server, make_backend):
+    message = EmailMessage(
+        "Same",
+        "Body",
+        "from@example.com",
+        ["to@example.com"],
+        headers={"Message-ID": "<fixed@example.com>", "Date": "Mon, 1 Jan 2024 00:00:00 -0000"},
+    )
+    make_backend().send_messages([message])
+    (received,) = server.messages
+    ours = email.message_from_bytes(received.data, policy=email.policy.default)
+    django = email.message_from_bytes(message.message().as_bytes(), policy=email.policy.default)
+    assert ours.items() == django.items()
+    assert ours.get_content() == django.get_content()
