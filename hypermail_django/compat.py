@@ -47,6 +47,7 @@ def init_base_backend(backend: Any, *, alias: str | None, fail_silently: bool) -
         BaseEmailBackend.__init__(backend, alias=alias)
     else:
         BaseEmailBackend.__init__(backend, fail_silently=fail_silently)
+        backend.alias = alias  # Always None before 6.1; set for a uniform API.
 
 
 def serialize(message: Any, *, smtputf8: bool) -> tuple[bytes, str | None]:

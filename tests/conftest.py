@@ -58,9 +58,7 @@ def server() -> Iterator[SMTPTestServer]:
 
 @pytest.fixture
 def tls_server(certs: TLSCertificates) -> Iterator[SMTPTestServer]:
-    with SMTPTestServer(
-        starttls=True, certs=certs, auth={"mailer": PASSWORD}
-    ) as smtp:
+    with SMTPTestServer(starttls=True, certs=certs, auth={"mailer": PASSWORD}) as smtp:
         yield smtp
 
 
@@ -73,8 +71,13 @@ def make_backend(server: SMTPTestServer) -> MakeBackend:
 
     def make(target: SMTPTestServer | None = None, **options: Any) -> FluxMailBackend:
         target = target or server
-        options.setdefault("retry_delay", 0.5)
-        return FluxMailBackend(host=target.host, port=target.port, **options)
+        options = {
+            "host": target.host,
+            "port": target.port,
+            "retry_delay": 0.5,
+            **options,
+        }
+        return FluxMailBackend(**options)
 
     return make
 

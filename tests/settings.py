@@ -1,5 +1,7 @@
 """Minimal settings: tests configure the mailer they exercise themselves."""
 
+import django
+
 SECRET_KEY = "hypermail-tests-not-secret"
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
@@ -10,4 +12,9 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memor
 USE_TZ = True
 DEFAULT_FROM_EMAIL = "noreply@example.com"
 SERVER_EMAIL = "server@example.com"
-ADMINS = ["admin@example.com"]
+# Django 6.0 takes plain addresses; 5.2 wants (name, address) pairs.
+ADMINS = (
+    ["admin@example.com"]
+    if django.VERSION >= (6, 0)
+    else [("Admin", "admin@example.com")]
+)

@@ -54,7 +54,9 @@ def test_legacy_settings_and_fluxmail_settings_are_read():
 
 
 def test_constructor_options_win_over_settings():
-    with legacy_settings(EMAIL_HOST="settings.example.com", EMAIL_FLUXMAIL_MAX_RETRIES=3):
+    with legacy_settings(
+        EMAIL_HOST="settings.example.com", EMAIL_FLUXMAIL_MAX_RETRIES=3
+    ):
         backend = FluxMailBackend(host="kwarg.example.com", max_retries=1)
     assert backend.host == "kwarg.example.com"
     assert backend.max_retries == 1
@@ -102,9 +104,11 @@ def test_invalid_settings_fail_at_construction_naming_the_setting(settings, name
 
 
 def test_both_tls_modes_name_both_settings():
-    with legacy_settings(EMAIL_USE_TLS=True, EMAIL_USE_SSL=True):
-        with pytest.raises(ConfigurationError, match="EMAIL_USE_SSL"):
-            FluxMailBackend()
+    with (
+        legacy_settings(EMAIL_USE_TLS=True, EMAIL_USE_SSL=True),
+        pytest.raises(ConfigurationError, match="EMAIL_USE_SSL"),
+    ):
+        FluxMailBackend()
 
 
 def test_unknown_option_is_refused_with_a_suggestion():
@@ -122,7 +126,9 @@ def test_invalid_keyword_option_names_the_option():
 @requires_mailers
 def test_mailers_options_configure_the_backend():
     options = {"host": "smtp.example.com", "use_tls": True, "max_retries": 2}
-    with override_settings(MAILERS={"default": {"BACKEND": BACKEND, "OPTIONS": options}}):
+    with override_settings(
+        MAILERS={"default": {"BACKEND": BACKEND, "OPTIONS": options}}
+    ):
         backend = mail.mailers["default"]
     assert isinstance(backend, FluxMailBackend)
     assert backend.alias == "default"
@@ -135,9 +141,15 @@ def test_mailers_options_configure_the_backend():
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"max_retries": -1}, r"MAILERS\['transactional'\]\['OPTIONS'\]\['max_retries'\]"),
+        (
+            {"max_retries": -1},
+            r"MAILERS\['transactional'\]\['OPTIONS'\]\['max_retries'\]",
+        ),
         ({"port": "x"}, r"MAILERS\['transactional'\]\['OPTIONS'\]\['port'\]"),
-        ({"retry_dely": 1}, r"unknown option\(s\) 'retry_dely' \(did you mean 'retry_delay'"),
+        (
+            {"retry_dely": 1},
+            r"unknown option\(s\) 'retry_dely' \(did you mean 'retry_delay'",
+        ),
         ({"use_tls": True, "use_ssl": True}, "mutually exclusive"),
     ],
 )
@@ -146,7 +158,10 @@ def test_invalid_mailers_options_name_the_option(options, message):
         "default": {"BACKEND": BACKEND, "OPTIONS": {"host": "h"}},
         "transactional": {"BACKEND": BACKEND, "OPTIONS": {"host": "h", **options}},
     }
-    with override_settings(MAILERS=mailers), pytest.raises(ConfigurationError, match=message):
+    with (
+        override_settings(MAILERS=mailers),
+        pytest.raises(ConfigurationError, match=message),
+    ):
         mail.mailers["transactional"]
 
 
@@ -154,10 +169,11 @@ def test_invalid_mailers_options_name_the_option(options, message):
 def test_get_connection_overrides_apply_to_the_default_mailer():
     from django.utils.deprecation import RemovedInDjango2028Warning
 
-    mailers = {"default": {"BACKEND": BACKEND, "OPTIONS": {"host": "h", "max_retries": 2}}}
-    with override_settings(MAILERS=mailers):
-        with pytest.warns(RemovedInDjango2028Warning):
-            backend = mail.get_connection(username="u", password="p")
+    mailers = {
+        "default": {"BACKEND": BACKEND, "OPTIONS": {"host": "h", "max_retries": 2}}
+    }
+    with override_settings(MAILERS=mailers), pytest.warns(RemovedInDjango2028Warning):
+        backend = mail.get_connection(username="u", password="p")
     assert (backend.username, backend.password, backend.max_retries) == ("u", "p", 2)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import textwrap
+import threading
 
 import pytest
 from django.core import mail
@@ -18,7 +18,9 @@ from .conftest import PASSWORD
 
 
 def _message(n: int = 0) -> EmailMessage:
-    return EmailMessage(f"Message {n}", "Body", "from@example.com", [f"to{n}@example.com"])
+    return EmailMessage(
+        f"Message {n}", "Body", "from@example.com", [f"to{n}@example.com"]
+    )
 
 
 def test_connection_outlives_the_backend_instance(use_server):
@@ -38,7 +40,9 @@ def test_dropped_idle_connection_is_replaced_transparently(server, make_backend)
     assert len(server.messages) == 2
 
 
-def test_server_closing_with_421_on_reuse_is_replaced_transparently(server, make_backend):
+def test_server_closing_with_421_on_reuse_is_replaced_transparently(
+    server, make_backend
+):
     make_backend().send_messages([_message(1)])
     server.fail("MAIL", "421 4.4.2 Idle timeout, closing", times=1)
     assert make_backend(max_retries=0).send_messages([_message(2)]) == 1
@@ -68,7 +72,9 @@ def test_pool_size_zero_connects_per_call_like_django(server, make_backend):
     assert server.sessions == 3
 
 
-def test_explicitly_opened_backend_keeps_one_connection_for_the_batch(server, make_backend):
+def test_explicitly_opened_backend_keeps_one_connection_for_the_batch(
+    server, make_backend
+):
     backend = make_backend()
     with backend:
         assert backend.connection is not None
@@ -138,7 +144,9 @@ def test_backends_that_differ_only_in_retries_share_the_pool(make_backend):
     )
 
 
-@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.filterwarnings(
+    "ignore:This process .* is multi-threaded:DeprecationWarning"
+)
 def test_forked_child_never_touches_the_parents_connection(server, make_backend):
     make_backend().send_messages([_message(1)])
     assert server.sessions == 1
@@ -176,8 +184,8 @@ def test_pooled_connections_are_closed_with_quit_at_exit(server):
         from django.core.mail import EmailMessage
         from hypermail_django.backends import FluxMailBackend
         backend = FluxMailBackend(host={server.host!r}, port={server.port})
-        sent = backend.send_messages([EmailMessage("Exit", "Body", to=["a@example.com"])])
-        assert sent == 1
+        message = EmailMessage("Exit", "Body", to=["a@example.com"])
+        assert backend.send_messages([message]) == 1
         """
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)

@@ -19,7 +19,9 @@ from hypermail_django.testing import SMTPTestServer
 
 
 def _message(*to: str) -> EmailMessage:
-    return EmailMessage("Subject", "Body", "from@example.com", list(to or ["a@example.com"]))
+    return EmailMessage(
+        "Subject", "Body", "from@example.com", list(to or ["a@example.com"])
+    )
 
 
 def _count(server: SMTPTestServer, verb: str) -> int:
@@ -30,7 +32,10 @@ def test_only_deferred_recipients_are_retried(server, make_backend, waits):
     server.fail("RCPT", "451 4.3.0 Try again later", times=1, match="b@example.com")
     message = _message("a@example.com", "b@example.com")
     assert make_backend(max_retries=2).send_messages([message]) == 1
-    assert [m.rcpt_tos for m in server.messages] == [["a@example.com"], ["b@example.com"]]
+    assert [m.rcpt_tos for m in server.messages] == [
+        ["a@example.com"],
+        ["b@example.com"],
+    ]
     status = message.hypermail_status
     assert status.attempts == 2
     assert status.status == "sent"
@@ -45,7 +50,9 @@ def test_only_deferred_recipients_are_retried(server, make_backend, waits):
         ("DATA_END", "451 4.3.0 Error after data"),
     ],
 )
-def test_transient_reply_is_retried_and_delivered_once(server, make_backend, verb, reply):
+def test_transient_reply_is_retried_and_delivered_once(
+    server, make_backend, verb, reply
+):
     server.fail(verb, reply, times=1)
     message = _message()
     assert make_backend(max_retries=1).send_messages([message]) == 1
@@ -61,7 +68,9 @@ def test_transient_reply_is_retried_and_delivered_once(server, make_backend, ver
         ("DATA_END", "554 5.6.0 Message rejected", DataRefused, "data_refused"),
     ],
 )
-def test_permanent_reply_is_never_retried(server, make_backend, waits, verb, reply, error, code):
+def test_permanent_reply_is_never_retried(
+    server, make_backend, waits, verb, reply, error, code
+):
     server.fail(verb, reply)
     message = _message()
     with pytest.raises(error) as caught:
@@ -99,8 +108,9 @@ def test_backoff_is_exponential_with_jitter_from_retry_delay(make_backend, waits
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens here once closed
-    backend = make_backend(port=port, max_retries=3, retry_delay=0.5, retry_max_delay=60)
-    backend.host = "127.0.0.1"
+    backend = make_backend(
+        port=port, max_retries=3, retry_delay=0.5, retry_max_delay=60
+    )
     with pytest.raises(ConnectionFailed) as caught:
         backend.send_messages([_message()])
     assert caught.value.code == "connection_failed"
@@ -127,7 +137,9 @@ def test_connection_dropped_during_data_is_retried(server, make_backend):
     assert message.hypermail_status.attempts == 2
 
 
-def test_connection_dropped_without_retries_raises_connection_lost(server, make_backend):
+def test_connection_dropped_without_retries_raises_connection_lost(
+    server, make_backend
+):
     server.drop("DATA_END", times=1)
     with pytest.raises(ConnectionLost) as caught:
         make_backend().send_messages([_message()])
@@ -143,7 +155,9 @@ def test_hung_server_times_out_and_is_retried(server, make_backend):
     assert message.hypermail_status.attempts == 2
 
 
-def test_421_at_rcpt_defers_the_rest_and_retries_on_a_new_connection(server, make_backend):
+def test_421_at_rcpt_defers_the_rest_and_retries_on_a_new_connection(
+    server, make_backend
+):
     server.fail("RCPT", "421 4.3.2 Shutting down", times=1, match="b@example.com")
     message = _message("a@example.com", "b@example.com", "c@example.com")
     assert make_backend(max_retries=1).send_messages([message]) == 1

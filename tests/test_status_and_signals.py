@@ -26,7 +26,9 @@ def received_signals():
 
         return record
 
-    handlers = {name: receiver(name) for name in ("pre_send", "post_send", "send_failed")}
+    handlers = {
+        name: receiver(name) for name in ("pre_send", "post_send", "send_failed")
+    }
     for name, handler in handlers.items():
         getattr(signals, name).connect(handler)
     yield seen
@@ -67,7 +69,9 @@ def test_partly_refused_message_counts_as_sent_and_records_the_refusal(
     assert post["status"] is status
 
 
-def test_every_recipient_refused_raises_and_signals(server, make_backend, received_signals):
+def test_every_recipient_refused_raises_and_signals(
+    server, make_backend, received_signals
+):
     server.fail("RCPT", "550 5.1.1 No such user")
     message = _message("a@example.com", "b@example.com")
     with pytest.raises(RecipientsRefused) as caught:

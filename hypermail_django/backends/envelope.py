@@ -10,6 +10,7 @@ its Unicode and is serialized with the ``SMTPUTF8`` policy.
 
 from __future__ import annotations
 
+from email.errors import HeaderParseError
 from email.headerregistry import Address, AddressHeader
 from typing import Any
 
@@ -26,10 +27,15 @@ def prep_address(address: Any, force_ascii: bool = True) -> str:
 
     This is Django 6's ``smtp.EmailBackend.prep_address``, kept here so every
     supported Django version builds the envelope the same way (5.2 lacks it).
-    It rejects CR/LF injection and anything that is not exactly one mailbox.
+    It rejects CR/LF injection and anything that is not exactly one mailbox, and
+    turns the parser's own crashes on malformed input into ``ValueError``.
     """
     address = force_str(address)
-    parsed = AddressHeader.value_parser(address)
+    try:
+        parsed = AddressHeader.value_parser(address)
+    except (HeaderParseError, IndexError) as exc:
+        # The stdlib parser fails this way on some malformed input ("a <").
+        raise ValueError(f"Invalid address {address!r}: {exc}") from None
     defects = {str(defect) for defect in parsed.all_defects}
     # Django allows local mailboxes like "From: webmaster" (#15042).
     defects.discard("addr-spec local part with no domain")

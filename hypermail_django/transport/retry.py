@@ -38,8 +38,11 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, SendError) and exc.transient
 
 
-def retrying(config: TransportConfig) -> Retrying:
-    """A fresh tenacity controller for one message under ``config``'s policy."""
+def retrying(config: TransportConfig, subject: str | None = None) -> Retrying:
+    """A fresh tenacity controller for one message under ``config``'s policy.
+
+    ``subject`` names what is being retried (a Message-ID) in the log.
+    """
     return Retrying(
         stop=stop_after_attempt(config.max_retries + 1),
         wait=(
@@ -49,15 +52,16 @@ def retrying(config: TransportConfig) -> Retrying:
         retry=retry_if_exception(is_transient),
         reraise=True,
         sleep=lambda seconds: sleep(seconds),
-        before_sleep=_log_retry,
+        before_sleep=lambda state: _log_retry(state, subject),
     )
 
 
-def _log_retry(state: RetryCallState) -> None:
+def _log_retry(state: RetryCallState, subject: str | None) -> None:
     error = state.outcome.exception() if state.outcome else None
     wait = state.next_action.sleep if state.next_action else 0.0
     logger.warning(
-        "Attempt %d failed (%s); retrying in %.2f s",
+        "Message %s: attempt %d failed (%s); retrying in %.2f s",
+        subject,
         state.attempt_number,
         error,
         wait,

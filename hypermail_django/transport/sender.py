@@ -56,7 +56,7 @@ def send_envelope(
 
     final_error: SendError | None = None
     try:
-        retrying(config)(attempt)
+        retrying(config, envelope.message_id)(attempt)
     except SendError as exc:
         final_error = exc
 
