@@ -171,6 +171,12 @@ def resolve_options(
             value = option.default  # Django's EMAIL_TIMEOUT defaults to None: never.
         resolved[name] = value if value is None else option.check(value, where)
 
+    if not resolved["host"].strip():
+        raise ConfigurationError(
+            f"{_option_label('host', alias, 'EMAIL_HOST')} is empty: name the SMTP "
+            "server to send through.",
+            code="no_relay",
+        )
     if resolved["use_tls"] and resolved["use_ssl"]:
         raise ConfigurationError(
             f"{_option_label('use_tls', alias, 'EMAIL_USE_TLS')} and "

@@ -111,6 +111,13 @@ def test_both_tls_modes_name_both_settings():
         FluxMailBackend()
 
 
+def test_empty_host_is_no_relay():
+    with legacy_settings(EMAIL_HOST=""), pytest.raises(ConfigurationError) as caught:
+        FluxMailBackend()
+    assert caught.value.code == "no_relay"
+    assert "EMAIL_HOST" in str(caught.value)
+
+
 def test_unknown_option_is_refused_with_a_suggestion():
     with pytest.raises(ConfigurationError) as caught:
         FluxMailBackend(host="h", max_retry=3)
