@@ -191,3 +191,11 @@ def test_pooled_connections_are_closed_with_quit_at_exit(server):
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
     server.wait_for_messages(1)
     assert [verb for _, verb, _ in server.commands][-1] == "QUIT"
+
+
+def test_goodbye_to_a_hung_server_does_not_hold_up_exit(server, make_backend):
+    # With a 10-minute timeout, an unbounded QUIT would outlast pytest-timeout.
+    make_backend(timeout=600).send_messages([_message(1)])
+    server.hang("QUIT")
+    close_all_pools()
+    assert server.commands[-1][1] == "QUIT"

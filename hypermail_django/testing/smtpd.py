@@ -584,7 +584,7 @@ class _Controller(Controller):
         # object and start-up errors surface. The stock probe knows neither the
         # ephemeral port nor client certificates.
         assert self.server is not None
-        self.port = self.server.sockets[0].getsockname()[1]
+        self.port = self.server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         self.harness._probe(self.port)
 
 

@@ -53,19 +53,24 @@ def open_connection(
     config: TransportConfig, ssl_context: ssl.SSLContext | None
 ) -> smtplib.SMTP:
     """Connect, say EHLO, secure the channel, and log in."""
-    kwargs: dict[str, object] = {
-        "local_hostname": config.local_hostname,
-        "timeout": config.timeout,
-    }
     where = f"{config.host}:{config.port}"
     conn: smtplib.SMTP | None = None
     try:
         if config.use_ssl:
             conn = smtplib.SMTP_SSL(
-                config.host, config.port, context=ssl_context, **kwargs
+                config.host,
+                config.port,
+                local_hostname=config.local_hostname,
+                timeout=config.timeout,
+                context=ssl_context,
             )
         else:
-            conn = smtplib.SMTP(config.host, config.port, **kwargs)
+            conn = smtplib.SMTP(
+                config.host,
+                config.port,
+                local_hostname=config.local_hostname,
+                timeout=config.timeout,
+            )
         conn.ehlo_or_helo_if_needed()
         if config.use_tls:
             if not conn.has_extn("starttls"):
@@ -212,29 +217,30 @@ def deliver(
         if not accepted:
             _reset(conn)
             return statuses
-        code, reply = _data(conn, data)
+        data_code, data_reply = _data(conn, data)
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         _abort(conn)
         raise ConnectionLost(
             f"The connection was lost while sending {envelope.message_id}: {exc}",
             transient=True,
         ) from exc
-    if code != 250:
+    if data_code != 250:
         _reset(conn)
         error = DataRefused(
-            f"The server refused message {envelope.message_id}: {code} {_text(reply)}",
-            smtp_code=code,
-            smtp_error=reply,
-            transient=is_transient_code(code),
+            f"The server refused message {envelope.message_id}: "
+            f"{data_code} {_text(data_reply)}",
+            smtp_code=data_code,
+            smtp_error=data_reply,
+            transient=is_transient_code(data_code),
         )
-        refusal = RecipientStatus.from_reply(code, reply)
+        refusal = RecipientStatus.from_reply(data_code, data_reply)
         error.attempt_statuses = {rcpt: refusal for rcpt in accepted} | statuses
         raise error
-    sent = RecipientStatus("sent", code, _text(reply))
+    sent = RecipientStatus("sent", data_code, _text(data_reply))
     return {rcpt: sent for rcpt in accepted} | statuses
 
 
-def _data(conn: smtplib.SMTP, data: bytes) -> tuple[int, bytes]:
+def _data(conn: smtplib.SMTP, data: bytes) -> tuple[int, bytes | str]:
     """``conn.data`` returning the reply to DATA itself as a result, not an error."""
     try:
         return conn.data(data)
@@ -256,9 +262,15 @@ def _abort(conn: smtplib.SMTP | None) -> None:
         conn.close()
 
 
+#: How long a goodbye may take: QUIT must never hold up a request or process exit.
+QUIT_TIMEOUT = 2.0
+
+
 def quit_connection(conn: smtplib.SMTP) -> None:
     """Say QUIT politely; a server that already left is not an error."""
     try:
+        if conn.sock is not None:
+            conn.sock.settimeout(min(conn.timeout or QUIT_TIMEOUT, QUIT_TIMEOUT))
         conn.quit()
     except (smtplib.SMTPException, OSError, ValueError):
         conn.close()

@@ -79,13 +79,13 @@ class TLSFailed(SendError):
     default_code = "tls_failed"
 
 
-class AuthenticationFailed(SendError, smtplib.SMTPAuthenticationError):
+class AuthenticationFailed(SendError, smtplib.SMTPAuthenticationError):  # type: ignore[misc]  # smtp_code may be None
     """The server refused the credentials, or offers no AUTH at all."""
 
     default_code = "auth_failed"
 
 
-class SenderRefused(SendError, smtplib.SMTPSenderRefused):
+class SenderRefused(SendError, smtplib.SMTPSenderRefused):  # type: ignore[misc]  # smtp_code may be None
     """The server refused ``MAIL FROM``; ``sender`` is the envelope sender."""
 
     default_code = "sender_refused"
@@ -110,7 +110,7 @@ class RecipientsRefused(SendError, smtplib.SMTPRecipientsRefused):
         self.recipients = recipients
 
 
-class DataRefused(SendError, smtplib.SMTPDataError):
+class DataRefused(SendError, smtplib.SMTPDataError):  # type: ignore[misc]  # smtp_code may be None
     """The server refused the message content (the reply to ``DATA`` or its end)."""
 
     default_code = "data_refused"
