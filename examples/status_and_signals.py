@@ -30,7 +30,9 @@ def configure(server: SMTPTestServer) -> None:
     """Make FluxMailBackend Django's mailer, aimed at ``server``."""
     if django.VERSION >= (6, 1):
         mailer = {"host": server.host, "port": server.port}
-        mail_settings = {"MAILERS": {"default": {"BACKEND": BACKEND, "OPTIONS": mailer}}}
+        mail_settings = {
+            "MAILERS": {"default": {"BACKEND": BACKEND, "OPTIONS": mailer}}
+        }
     else:
         mail_settings = {
             "EMAIL_BACKEND": BACKEND,

@@ -104,7 +104,7 @@ class FluxMailBackend(DjangoSMTPBackend):
         )
 
     @property
-    def ssl_context(self) -> ssl.SSLContext:  # type: ignore[override]
+    def ssl_context(self) -> ssl.SSLContext:
         """The one ``SSLContext`` shared by every connection of this configuration."""
         return get_pool(self.transport_config).ssl_context
 
@@ -174,7 +174,7 @@ class FluxMailBackend(DjangoSMTPBackend):
         try:
             signals.pre_send.send(sender=type(self), message=message, backend=self)
         except CancelSend:
-            message.hypermail_status = DeliveryStatus(cancelled=True)  # type: ignore[attr-defined]
+            message.hypermail_status = DeliveryStatus(cancelled=True)
             return None
         return build_envelope(message, self.prep_address)
 
@@ -189,7 +189,7 @@ class FluxMailBackend(DjangoSMTPBackend):
             status = send_envelope(envelope, lease, config)
         except SendError as error:
             status = error.status or DeliveryStatus(message_id=envelope.message_id)
-            message.hypermail_status = status  # type: ignore[attr-defined]
+            message.hypermail_status = status
             logger.error("Message %s was not sent: %s", envelope.message_id, error)
             signals.send_failed.send(
                 sender=type(self),
@@ -201,7 +201,7 @@ class FluxMailBackend(DjangoSMTPBackend):
             if self.fail_silently:
                 return False
             raise
-        message.hypermail_status = status  # type: ignore[attr-defined]
+        message.hypermail_status = status
         signals.post_send.send(
             sender=type(self), message=message, status=status, backend=self
         )
