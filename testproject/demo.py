@@ -23,7 +23,7 @@ def main() -> int:
             FLUXMAIL_MAX_RETRIES="2",
             FLUXMAIL_RETRY_DELAY="0.2",
         )
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
+        os.environ["DJANGO_SETTINGS_MODULE"] = "testproject.settings"
         import django
 
         django.setup()
