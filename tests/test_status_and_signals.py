@@ -128,3 +128,18 @@ def test_pre_send_receiver_can_change_the_message(server, make_backend):
     finally:
         signals.pre_send.disconnect(tag)
     assert server.messages[0].message()["X-Campaign"] == "spring"
+
+
+def test_prepare_then_deliver_sends_the_prepared_bytes(server, make_backend):
+    backend = make_backend()
+    message = _message("a@example.com")
+    envelope = backend.prepare(message)
+    assert envelope is not None
+    assert server.sessions == 0  # preparing talks to nobody
+    status = make_backend().deliver(envelope)
+    assert status.sent == ["a@example.com"]
+    assert server.messages[0].data == envelope.data + b"\r\n"  # smtplib ends DATA
+
+
+def test_prepare_returns_none_when_there_is_nothing_to_send(make_backend):
+    assert make_backend().prepare(EmailMessage("S", "B", "f@example.com", [])) is None

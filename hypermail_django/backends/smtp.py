@@ -151,7 +151,7 @@ class FluxMailBackend(DjangoSMTPBackend):
         """
         if not email_messages:
             return 0
-        prepared = [(message, self._prepare(message)) for message in email_messages]
+        prepared = [(message, self.prepare(message)) for message in email_messages]
         config = self.transport_config
         with self._lock:
             lease = self._lease or Lease(get_pool(config))
@@ -168,7 +168,14 @@ class FluxMailBackend(DjangoSMTPBackend):
     def prep_address(self, address: Any, force_ascii: bool = True) -> str:
         return prep_address(address, force_ascii=force_ascii)
 
-    def _prepare(self, message: EmailMessage) -> Envelope | None:
+    def prepare(self, message: EmailMessage) -> Envelope | None:
+        """Validate and serialize ``message`` into the envelope that would be sent.
+
+        Runs ``pre_send`` first. Returns None when there is nothing to send (no
+        recipients, or a receiver cancelled it). Raises ``InvalidEmail`` for an
+        unusable address. Background and bulk sending call this once, then
+        :meth:`deliver` later or elsewhere.
+        """
         if not message.recipients():
             return None
         try:
@@ -177,6 +184,22 @@ class FluxMailBackend(DjangoSMTPBackend):
             message.hypermail_status = DeliveryStatus(cancelled=True)
             return None
         return build_envelope(message, self.prep_address)
+
+    def deliver(self, envelope: Envelope) -> DeliveryStatus:
+        """Send a prepared envelope through this mailer's pool and retry policy.
+
+        Returns its status when at least one recipient accepted it; raises a
+        ``SendError`` (with ``.status``) when none did. No signals are sent:
+        callers that hold the message send them.
+        """
+        config = self.transport_config
+        with self._lock:
+            lease = self._lease or Lease(get_pool(config))
+            try:
+                return send_envelope(envelope, lease, config)
+            finally:
+                if lease is not self._lease:
+                    lease.release()
 
     def _deliver(
         self,
