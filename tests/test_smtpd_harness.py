@@ -582,3 +582,25 @@ def test_smtputf8_can_be_turned_off() -> None:
     with SMTPTestServer(smtputf8=False) as server, connect(server) as client:
         client.ehlo()
         assert not client.has_extn("smtputf8")
+
+
+def test_server_can_come_back_on_a_fixed_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = SMTPTestServer(port=port)
+    with pytest.raises(ConnectionRefusedError):
+        smtplib.SMTP("127.0.0.1", port, timeout=5)  # down: nothing listens yet
+    server.start()
+    try:
+        assert server.port == port
+        with smtplib.SMTP("127.0.0.1", port, timeout=5) as client:
+            client.sendmail(
+                "a@example.com", ["b@example.com"], b"Subject: x\r\n\r\nbody"
+            )
+        server.stop()
+        server.start()  # back on the same port
+        assert server.port == port
+    finally:
+        server.stop()
+    assert len(server.messages) == 1

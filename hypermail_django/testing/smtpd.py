@@ -562,12 +562,16 @@ class _Controller(Controller):
     an ephemeral port, with a start-up probe that the harness does not count."""
 
     def __init__(
-        self, harness: SMTPTestServer, ssl_context: ssl.SSLContext | None, **kwargs: Any
+        self,
+        harness: SMTPTestServer,
+        ssl_context: ssl.SSLContext | None,
+        port: int = 0,
+        **kwargs: Any,
     ) -> None:
         super().__init__(
             _make_handler(),
             hostname=HOST,
-            port=0,
+            port=port,
             ssl_context=ssl_context,
             # Also spares SMTP.__init__ a socket.getfqdn() per connection.
             server_hostname="localhost",
@@ -653,6 +657,7 @@ class SMTPTestServer:
         smtputf8: bool = True,
         offer_starttls_ext: bool | None = None,
         reply_delay: float = 0.0,
+        port: int = 0,
     ) -> None:
         if starttls and implicit_tls:
             raise ValueError("choose one of starttls and implicit_tls")
@@ -671,6 +676,9 @@ class SMTPTestServer:
         self.smtputf8 = smtputf8
         self.offer_starttls_ext = offer_starttls_ext
         self.reply_delay = reply_delay
+        #: 0 lets the OS pick a free port at each start; a fixed port lets a test
+        #: take the server down and bring it back where clients expect it.
+        self.requested_port = port
 
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -692,7 +700,7 @@ class SMTPTestServer:
     # -- lifecycle ------------------------------------------------------------
 
     def start(self) -> None:
-        """Bind an ephemeral port on 127.0.0.1 and serve from a background thread.
+        """Bind the port on 127.0.0.1 (ephemeral unless given) and serve from a thread.
 
         Returns once the server answers; :attr:`port` is then valid. The
         connection aiosmtpd's controller makes to check the server is up is not
@@ -703,6 +711,7 @@ class SMTPTestServer:
             raise RuntimeError("the server is already running")
         controller = _Controller(
             self,
+            port=self.requested_port,
             ssl_context=self._tls_context() if self.implicit_tls else None,
             tls_context=self._tls_context() if self.starttls else None,
             require_starttls=False,
@@ -752,7 +761,8 @@ class SMTPTestServer:
 
     @property
     def port(self) -> int:
-        """The TCP port the server listens on (chosen by the OS at start)."""
+        """The TCP port the server listens on (chosen by the OS at start, unless
+        a ``port`` was given)."""
         if self._controller is None:
             raise RuntimeError("the server is not running")
         return int(self._controller.port)
