@@ -152,7 +152,10 @@ def resolve_options(
     ``alias`` is the ``MAILERS`` alias (Django 6.1) or None for the ``EMAIL_*``
     settings. ``ignore`` lists keywords Django passes that are not ours.
     """
-    ignored = set(ignore)
+    # Django 6.1's get_connection() marks every override it passes as "ignore if
+    # unknown"; of those only fail_silently is not an option of ours, so a typo
+    # such as get_connection(max_retry=5) is still reported.
+    ignored = set(ignore) & {"fail_silently"}
     unknown = [name for name in given if name not in OPTIONS and name not in ignored]
     if unknown:
         raise ConfigurationError(_unknown_message(unknown, alias))
@@ -171,6 +174,12 @@ def resolve_options(
             value = option.default  # Django's EMAIL_TIMEOUT defaults to None: never.
         resolved[name] = value if value is None else option.check(value, where)
 
+    if alias is not None and not given.get("host"):
+        raise ConfigurationError(
+            f"MAILERS[{alias!r}]['OPTIONS'] must define 'host', the SMTP server to "
+            "send through (as for Django's own SMTP backend).",
+            code="no_relay",
+        )
     if not resolved["host"].strip():
         raise ConfigurationError(
             f"{_option_label('host', alias, 'EMAIL_HOST')} is empty: name the SMTP "

@@ -34,13 +34,13 @@ def _parse_bool(raw: str, variable: str) -> bool:
     )
 
 
-def _parser(kind: type) -> Any:
+def _parser(kind: type, what: str) -> Any:
     def parse(raw: str, variable: str) -> Any:
         try:
             return kind(raw.strip())
         except ValueError:
             raise ConfigurationError(
-                f"{variable} must be a {kind.__name__} number, got {raw!r}."
+                f"{variable} must be {what}, got {raw!r}."
             ) from None
 
     return parse
@@ -53,14 +53,14 @@ def _raw(raw: str, variable: str) -> str:
 #: Environment variable -> (backend option, parser).
 ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "FLUXMAIL_HOST": ("host", _raw),
-    "FLUXMAIL_PORT": ("port", _parser(int)),
+    "FLUXMAIL_PORT": ("port", _parser(int, "a port number")),
     "FLUXMAIL_USERNAME": ("username", _raw),
     "FLUXMAIL_PASSWORD": ("password", _raw),
     "FLUXMAIL_TLS": ("use_tls", _parse_bool),
     "FLUXMAIL_SSL": ("use_ssl", _parse_bool),
-    "FLUXMAIL_TIMEOUT": ("timeout", _parser(float)),
-    "FLUXMAIL_MAX_RETRIES": ("max_retries", _parser(int)),
-    "FLUXMAIL_RETRY_DELAY": ("retry_delay", _parser(float)),
+    "FLUXMAIL_TIMEOUT": ("timeout", _parser(float, "a number of seconds")),
+    "FLUXMAIL_MAX_RETRIES": ("max_retries", _parser(int, "a whole number")),
+    "FLUXMAIL_RETRY_DELAY": ("retry_delay", _parser(float, "a number of seconds")),
 }
 
 

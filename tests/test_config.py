@@ -173,6 +173,29 @@ def test_invalid_mailers_options_name_the_option(options, message):
 
 
 @requires_mailers
+def test_mailers_must_name_a_host():
+    with (
+        override_settings(MAILERS={"default": {"BACKEND": BACKEND, "OPTIONS": {}}}),
+        pytest.raises(ConfigurationError, match="must define 'host'") as caught,
+    ):
+        mail.mailers["default"]
+    assert caught.value.code == "no_relay"
+
+
+@requires_mailers
+def test_get_connection_typo_is_reported_with_mailers():
+    from django.utils.deprecation import RemovedInDjango2028Warning
+
+    mailers = {"default": {"BACKEND": BACKEND, "OPTIONS": {"host": "h"}}}
+    with (
+        override_settings(MAILERS=mailers),
+        pytest.warns(RemovedInDjango2028Warning),
+        pytest.raises(ConfigurationError, match="did you mean 'max_retries'"),
+    ):
+        mail.get_connection(max_retry=5)
+
+
+@requires_mailers
 def test_get_connection_overrides_apply_to_the_default_mailer():
     from django.utils.deprecation import RemovedInDjango2028Warning
 

@@ -59,6 +59,15 @@ def test_connection_retired_after_max_messages(server, make_backend):
     assert len(quits) == 2  # retired politely
 
 
+def test_connection_retired_after_max_messages_within_one_batch(server, make_backend):
+    backend = make_backend(max_messages_per_connection=2)
+    assert backend.send_messages([_message(n) for n in range(5)]) == 5
+    assert server.sessions == 3
+    with backend:  # takes the idle connection, which has room for one more
+        backend.send_messages([_message(n) for n in range(5)])
+    assert server.sessions == 5
+
+
 def test_connection_retired_after_max_age(server, make_backend):
     backend = make_backend(max_connection_age=0)
     for n in range(3):

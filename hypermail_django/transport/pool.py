@@ -65,7 +65,7 @@ class ConnectionPool:
                 pooled = self._idle.pop() if self._idle else None
             if pooled is None:
                 return self._connect(), True
-            if self._worn_out(pooled):
+            if self.worn_out(pooled):
                 quit_connection(pooled.smtp)
                 continue
             return pooled, False
@@ -74,7 +74,7 @@ class ConnectionPool:
         """Take a connection back after use; keep it if it is healthy and wanted."""
         if pooled.pid != os.getpid():
             return  # Inherited across fork: the parent owns that socket.
-        if is_open(pooled.smtp) and not self._worn_out(pooled):
+        if is_open(pooled.smtp) and not self.worn_out(pooled):
             with self._lock:
                 if len(self._idle) < self.config.pool_size:
                     self._idle.append(pooled)
@@ -109,7 +109,7 @@ class ConnectionPool:
         logger.debug("Opened SMTP connection to %s:%s", config.host, config.port)
         return PooledConnection(smtp)
 
-    def _worn_out(self, pooled: PooledConnection) -> bool:
+    def worn_out(self, pooled: PooledConnection) -> bool:
         config = self.config
         return (
             time.monotonic() - pooled.created_at > config.max_connection_age
@@ -140,8 +140,12 @@ class Lease:
         return self._pooled.smtp, False
 
     def count_message(self) -> None:
+        """Count a message sent; retire the connection at once when it is worn out,
+        so the limits hold inside one long batch too, not only between callers."""
         if self._pooled is not None:
             self._pooled.messages += 1
+            if self.pool.worn_out(self._pooled):
+                self.release()
 
     def discard(self) -> None:
         if self._pooled is not None:
