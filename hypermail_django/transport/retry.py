@@ -10,10 +10,13 @@ error is re-raised as it is, so callers see the real SMTP reply.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from typing import Any
 
 from tenacity import (
+    AsyncRetrying,
     RetryCallState,
     Retrying,
     retry_if_exception,
@@ -38,21 +41,39 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, SendError) and exc.transient
 
 
+async def async_sleep(seconds: float) -> None:
+    """The async twin of :func:`sleep`, replaceable the same way."""
+    await asyncio.sleep(seconds)
+
+
+def _policy(config: TransportConfig, subject: str | None) -> dict[str, Any]:
+    """The parts of the policy, shared by the sync and async controllers."""
+    return {
+        "stop": stop_after_attempt(config.max_retries + 1),
+        "wait": (
+            wait_exponential(multiplier=config.retry_delay, max=config.retry_max_delay)
+            + wait_random(0, config.retry_delay)
+        ),
+        "retry": retry_if_exception(is_transient),
+        "reraise": True,
+        "before_sleep": lambda state: _log_retry(state, subject),
+    }
+
+
 def retrying(config: TransportConfig, subject: str | None = None) -> Retrying:
     """A fresh tenacity controller for one message under ``config``'s policy.
 
     ``subject`` names what is being retried (a Message-ID) in the log.
     """
-    return Retrying(
-        stop=stop_after_attempt(config.max_retries + 1),
-        wait=(
-            wait_exponential(multiplier=config.retry_delay, max=config.retry_max_delay)
-            + wait_random(0, config.retry_delay)
-        ),
-        retry=retry_if_exception(is_transient),
-        reraise=True,
-        sleep=lambda seconds: sleep(seconds),
-        before_sleep=lambda state: _log_retry(state, subject),
+    return Retrying(sleep=lambda seconds: sleep(seconds), **_policy(config, subject))
+
+
+def async_retrying(
+    config: TransportConfig, subject: str | None = None
+) -> AsyncRetrying:
+    """The same policy for coroutines (tenacity's ``AsyncRetrying``)."""
+    return AsyncRetrying(
+        sleep=lambda seconds: async_sleep(seconds), **_policy(config, subject)
     )
 
 

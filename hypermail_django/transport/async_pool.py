@@ -1,0 +1,154 @@
+"""Pools of aiosmtplib connections, one per event loop and configuration.
+
+An aiosmtplib connection belongs to the event loop that opened it, so pools are
+kept per running loop (an ASGI server's loop lives for the whole process, so
+connections are reused across requests there). A loop that closes takes its
+pools with it. The SSL context is the configuration's one context, shared with
+the sync pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import weakref
+
+import aiosmtplib
+
+from .async_connection import aquit, open_async_connection
+from .config import TransportConfig
+from .connection import QUIT_TIMEOUT
+from .pool import get_pool
+
+logger = logging.getLogger("hypermail_django.transport")
+
+
+class AsyncPooledConnection:
+    """An open aiosmtplib connection and what the pool needs to retire it."""
+
+    __slots__ = ("created_at", "messages", "smtp")
+
+    def __init__(self, smtp: aiosmtplib.SMTP) -> None:
+        self.smtp = smtp
+        self.created_at = time.monotonic()
+        self.messages = 0
+
+
+class AsyncConnectionPool:
+    """Idle connections to one server for the coroutines of one event loop.
+
+    No lock is needed: a loop runs one coroutine at a time, and nothing awaits
+    between taking a connection off the idle list and owning it.
+    """
+
+    def __init__(self, config: TransportConfig) -> None:
+        self.config = config
+        self._idle: list[AsyncPooledConnection] = []
+        self.connections_opened = 0
+
+    async def checkout(self) -> tuple[AsyncPooledConnection, bool]:
+        """Return an idle connection, or a new one; and whether it is new."""
+        while self._idle:
+            pooled = self._idle.pop()
+            if not self.worn_out(pooled) and pooled.smtp.is_connected:
+                return pooled, False
+            await aquit(pooled.smtp, QUIT_TIMEOUT)
+        config = self.config
+        needs_tls = config.use_tls or config.use_ssl
+        context = get_pool(config).ssl_context if needs_tls else None
+        smtp = await open_async_connection(config, context)
+        self.connections_opened += 1
+        logger.debug("Opened async SMTP connection to %s:%s", config.host, config.port)
+        return AsyncPooledConnection(smtp), True
+
+    async def checkin(self, pooled: AsyncPooledConnection) -> None:
+        """Take a connection back; keep it if it is healthy and wanted."""
+        if (
+            pooled.smtp.is_connected
+            and not self.worn_out(pooled)
+            and len(self._idle) < self.config.pool_size
+        ):
+            self._idle.append(pooled)
+            return
+        await aquit(pooled.smtp, QUIT_TIMEOUT)
+
+    def discard(self, pooled: AsyncPooledConnection) -> None:
+        pooled.smtp.close()
+
+    async def aclose(self) -> None:
+        """QUIT and forget every idle connection."""
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(aquit(p.smtp, QUIT_TIMEOUT) for p in idle))
+
+    def worn_out(self, pooled: AsyncPooledConnection) -> bool:
+        config = self.config
+        return (
+            time.monotonic() - pooled.created_at > config.max_connection_age
+            or pooled.messages >= config.max_messages_per_connection
+        )
+
+
+class AsyncLease:
+    """One coroutine's hold on a pooled connection, replaced when it breaks."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+        self._pooled: AsyncPooledConnection | None = None
+
+    @property
+    def connection(self) -> aiosmtplib.SMTP | None:
+        return self._pooled.smtp if self._pooled is not None else None
+
+    async def acquire(self) -> tuple[aiosmtplib.SMTP, bool]:
+        if self._pooled is not None and not self._pooled.smtp.is_connected:
+            self.discard()
+        if self._pooled is None:
+            self._pooled, fresh = await self.pool.checkout()
+            return self._pooled.smtp, fresh
+        return self._pooled.smtp, False
+
+    async def count_message(self) -> None:
+        if self._pooled is not None:
+            self._pooled.messages += 1
+            if self.pool.worn_out(self._pooled):
+                await self.release()
+
+    def discard(self) -> None:
+        if self._pooled is not None:
+            self.pool.discard(self._pooled)
+            self._pooled = None
+
+    async def release(self) -> None:
+        if self._pooled is not None:
+            pooled, self._pooled = self._pooled, None
+            await self.pool.checkin(pooled)
+
+
+_loops: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[object, ...], AsyncConnectionPool]
+] = weakref.WeakKeyDictionary()
+
+
+def get_async_pool(config: TransportConfig) -> AsyncConnectionPool:
+    """The running loop's pool for ``config``, created on first use."""
+    pools = _loops.setdefault(asyncio.get_running_loop(), {})
+    pool = pools.get(config.pool_key)
+    if pool is None:
+        pool = pools[config.pool_key] = AsyncConnectionPool(config)
+    return pool
+
+
+async def aclose_async_pools() -> None:
+    """QUIT the running loop's idle connections (e.g. at ASGI shutdown)."""
+    pools = _loops.pop(asyncio.get_running_loop(), {})
+    await asyncio.gather(*(pool.aclose() for pool in pools.values()))
+
+
+def _after_fork_in_child() -> None:
+    # A forked child never runs the parent's loops; drop their pools unused.
+    _loops.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,66 @@
+"""Deliver one envelope over an async lease, with the same policy as the sync one."""
+
+from __future__ import annotations
+
+import logging
+
+from .async_connection import adeliver
+from .async_pool import AsyncLease
+from .attempts import DeliveryAttempts
+from .config import TransportConfig
+from .connection import StaleConnection
+from .envelope import Envelope
+from .errors import ConnectionLost, SendError
+from .results import DeliveryStatus, RecipientStatus
+from .retry import async_retrying
+
+logger = logging.getLogger("hypermail_django.transport")
+
+
+async def asend_envelope(
+    envelope: Envelope, lease: AsyncLease, config: TransportConfig
+) -> DeliveryStatus:
+    """The async twin of :func:`.sender.send_envelope`."""
+    attempts = DeliveryAttempts(envelope)
+
+    async def attempt() -> None:
+        recipients = attempts.begin()
+        try:
+            outcome = await _deliver_on_lease(lease, envelope, recipients)
+        except SendError as exc:
+            attempts.record_failure(exc)
+            raise
+        attempts.record(outcome)
+
+    try:
+        await async_retrying(config, envelope.message_id)(attempt)
+    except SendError as exc:
+        return attempts.finish(exc)
+    return attempts.finish(None)
+
+
+async def _deliver_on_lease(
+    lease: AsyncLease, envelope: Envelope, recipients: list[str]
+) -> dict[str, RecipientStatus]:
+    while True:
+        smtp, fresh = await lease.acquire()
+        try:
+            outcome = await adeliver(smtp, envelope, recipients)
+        except StaleConnection as exc:
+            lease.discard()
+            if fresh:
+                raise ConnectionLost(
+                    f"The server closed a new connection before MAIL FROM: {exc}",
+                    transient=True,
+                ) from None
+            logger.debug("Replacing a pooled connection the server had closed")
+            continue
+        except SendError:
+            if not smtp.is_connected:
+                lease.discard()
+            raise
+        if not smtp.is_connected:
+            lease.discard()
+        elif any(s.status == "sent" for s in outcome.values()):
+            await lease.count_message()
+        return outcome
