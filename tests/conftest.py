@@ -12,6 +12,7 @@ from django.test import override_settings
 
 from hypermail_django.backends import FluxMailBackend
 from hypermail_django.compat import MAILERS_SUPPORTED
+from hypermail_django.conf import settings_for
 from hypermail_django.testing import SMTPTestServer, TLSCertificates
 from hypermail_django.transport import close_all_pools, retry
 
@@ -35,7 +36,12 @@ def fresh_pools() -> Iterator[None]:
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record the retry policy's waits instead of sleeping through them."""
     recorded: list[float] = []
+
+    async def record_async(seconds: float) -> None:
+        recorded.append(seconds)
+
     monkeypatch.setattr(retry, "sleep", recorded.append)
+    monkeypatch.setattr(retry, "async_sleep", record_async)
     return recorded
 
 
@@ -94,23 +100,27 @@ def legacy_settings(**settings: Any) -> Iterator[None]:
             yield
 
 
-@pytest.fixture
-def use_server(server: SMTPTestServer) -> Iterator[SMTPTestServer]:
-    """Make FluxMailBackend Django's mailer, aimed at ``server``.
+@contextlib.contextmanager
+def mailer_for(
+    server: SMTPTestServer | None = None, backend: str = BACKEND, **options: Any
+) -> Iterator[None]:
+    """Make ``backend`` Django's default mailer, aimed at ``server``, with options.
 
     On Django 6.1 through ``MAILERS``; before, through ``EMAIL_*`` settings.
     """
+    if server is not None:
+        options = {"host": server.host, "port": server.port, **options}
     if MAILERS_SUPPORTED:
-        mailers = {
-            "default": {
-                "BACKEND": BACKEND,
-                "OPTIONS": {"host": server.host, "port": server.port},
-            }
-        }
+        mailers = {"default": {"BACKEND": backend, "OPTIONS": options}}
         with override_settings(MAILERS=mailers):
-            yield server
+            yield
     else:
-        with legacy_settings(
-            EMAIL_BACKEND=BACKEND, EMAIL_HOST=server.host, EMAIL_PORT=server.port
-        ):
-            yield server
+        with legacy_settings(EMAIL_BACKEND=backend, **settings_for(options)):
+            yield
+
+
+@pytest.fixture
+def use_server(server: SMTPTestServer) -> Iterator[SMTPTestServer]:
+    """Make FluxMailBackend Django's default mailer, aimed at ``server``."""
+    with mailer_for(server):
+        yield server

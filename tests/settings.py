@@ -13,6 +13,8 @@ USE_TZ = True
 DEFAULT_FROM_EMAIL = "noreply@example.com"
 SERVER_EMAIL = "server@example.com"
 # Django 6.0 takes plain addresses; 5.2 wants (name, address) pairs.
+ROOT_URLCONF = "tests.urls"
+
 ADMINS = (
     ["admin@example.com"]
     if django.VERSION >= (6, 0)

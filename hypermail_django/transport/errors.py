@@ -32,6 +32,18 @@ class FluxMailException(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r}, code={self.code!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep .code and every other attribute when an error crosses a process
+        # boundary (bulk sending serializes in worker processes); the default
+        # would call __init__ with args alone and lose them.
+        return (_rebuild, (type(self), self.args), self.__dict__)
+
+
+def _rebuild(cls: type[FluxMailException], args: tuple[Any, ...]) -> FluxMailException:
+    error = cls.__new__(cls)
+    error.args = args
+    return error
+
 
 class SendError(FluxMailException, smtplib.SMTPException):
     """Sending failed. ``transient`` says whether trying again later may succeed.

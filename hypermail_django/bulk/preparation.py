@@ -1,0 +1,216 @@
+"""Preparing bulk messages on every core, lazily, without doing anything twice.
+
+Building and serializing a message costs Django milliseconds of CPU, several
+times the SMTP exchange, so that is what bounds bulk throughput. The parent
+process announces each message (``pre_send``: receivers connected at run time
+live only there) and ships it to a pool of worker processes, which inline CSS,
+validate and serialize it with the very code ``FluxMailBackend.prepare`` runs;
+the parent gets back the envelope (its bytes) and never serializes again.
+
+Messages are read from the caller's iterable a chunk at a time, with a bounded
+number of chunks in flight, so a generator of a million messages is never held
+in memory. Workers start from ``forkserver`` (never ``fork`` of a process that
+may run threads) and load the project's settings module, so processes are used
+only when ``DJANGO_SETTINGS_MODULE`` names one; otherwise, or with
+``processes=0``, messages are serialized in this process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import itertools
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+
+from ..backends.base import PreparingBackendMixin
+from ..exceptions import FluxMailException
+from ..transport import Envelope
+
+#: What preparing one message gives: an envelope, None (nothing to send), or
+#: the error that stopped it (an invalid address...).
+Prepared = Envelope | None | Exception
+
+CHUNK_SIZE = 32
+
+Chunk = list[tuple[int, EmailMessage]]
+#: A chunk on its way: the worker's future, the chunk, the indexes announced.
+_Inflight = tuple["Future[list[tuple[int, Prepared]]]", Chunk, set[int]]
+
+
+class WorkerSerializer(PreparingBackendMixin):
+    """The backend's preparation options, rebuilt inside a worker process."""
+
+    def __init__(self, css_inline: bool, css_inliner: Any) -> None:
+        self.css_inline = css_inline
+        self.css_inliner = css_inliner
+
+
+_serializers: dict[tuple[bool, Any], WorkerSerializer] = {}
+
+
+def _init_worker(settings_module: str) -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
+    import django
+
+    django.setup()
+
+
+def serialize_chunk(
+    options: tuple[bool, Any], chunk: list[tuple[int, EmailMessage]]
+) -> list[tuple[int, Prepared]]:
+    """Worker side: serialize announced messages; errors travel back as values."""
+    serializer = _serializers.get(options)
+    if serializer is None:
+        serializer = _serializers[options] = WorkerSerializer(*options)
+    results: list[tuple[int, Prepared]] = []
+    for index, message in chunk:
+        try:
+            results.append((index, serializer.serialize(message)))
+        except FluxMailException as error:
+            results.append((index, error))
+    return results
+
+
+class _Executors:
+    """One process pool per size, started on first use and reused after."""
+
+    def __init__(self) -> None:
+        self._pools: dict[int, ProcessPoolExecutor] = {}
+        self._pid = os.getpid()
+
+    def get(self, processes: int, settings_module: str) -> ProcessPoolExecutor:
+        if self._pid != os.getpid():  # A forked child must not use the parent's.
+            self._pools, self._pid = {}, os.getpid()
+        pool = self._pools.get(processes)
+        if pool is None:
+            pool = self._pools[processes] = ProcessPoolExecutor(
+                max_workers=processes,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_init_worker,
+                initargs=(settings_module,),
+            )
+        return pool
+
+    def shutdown(self) -> None:
+        for pool in self._pools.values():
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._pools.clear()
+
+
+executors = _Executors()
+atexit.register(executors.shutdown)
+
+
+def worker_count(processes: int | None) -> int:
+    """How many worker processes to use: 0 means serialize in this process."""
+    if processes is not None:
+        if processes < 0:
+            raise ValueError("processes must be >= 0")
+        return processes if _settings_module() else 0
+    cores = os.cpu_count() or 1
+    return cores if cores > 1 and _settings_module() else 0
+
+
+def _settings_module() -> str | None:
+    """The importable settings module workers can load, if the project has one."""
+    module = os.environ.get("DJANGO_SETTINGS_MODULE")
+    if module and getattr(settings, "SETTINGS_MODULE", None) == module:
+        return module
+    return None
+
+
+def _portable(message: EmailMessage) -> EmailMessage:
+    """A copy of ``message`` without its connection (a backend holds locks)."""
+    portable = copy.copy(message)
+    for name in ("_connection", "connection"):
+        if name in portable.__dict__:
+            portable.__dict__[name] = None
+    return portable
+
+
+def prepare_stream(
+    backend: Any, messages: Iterable[EmailMessage], processes: int
+) -> Iterator[tuple[int, EmailMessage, Prepared]]:
+    """Yield ``(index, message, prepared)`` for every message, lazily.
+
+    Results come back in submission order; a message that has nothing to send
+    (no recipients, cancelled by ``pre_send``) comes with ``None``.
+    """
+    numbered = enumerate(messages)
+    if processes == 0:
+        for index, message in numbered:
+            yield index, message, _prepare_here(backend, message)
+        return
+
+    options = (backend.css_inline, backend.css_inliner)
+    module = _settings_module()
+    assert module is not None
+    pool = executors.get(processes, module)
+    inflight: deque[_Inflight] = deque()
+    exhausted = False
+    while True:
+        while not exhausted and len(inflight) < processes * 2:
+            chunk = list(itertools.islice(numbered, CHUNK_SIZE))
+            if not chunk:
+                exhausted = True
+                break
+            inflight.append(_submit(pool, backend, options, chunk))
+        if not inflight:
+            return
+        current = inflight.popleft()
+        by_index = dict(current[1])
+        for index, prepared in _collect(current, backend):
+            yield index, by_index[index], prepared
+
+
+def _submit(
+    pool: ProcessPoolExecutor,
+    backend: Any,
+    options: tuple[bool, Any],
+    chunk: list[tuple[int, EmailMessage]],
+) -> _Inflight:
+    """Announce a chunk here (``pre_send``), then have a worker serialize it."""
+    announced = {index for index, message in chunk if backend.announce(message)}
+    work = [
+        (index, _portable(message)) for index, message in chunk if index in announced
+    ]
+    return pool.submit(serialize_chunk, options, work), chunk, announced
+
+
+def _collect(inflight: _Inflight, backend: Any) -> Iterator[tuple[int, Prepared]]:
+    future, chunk, announced = inflight
+    try:
+        done = dict(future.result())
+    except Exception:
+        # The chunk could not travel (an unpicklable attachment or inliner) or
+        # its worker died: serialize it here. A real bug raises again here,
+        # with its own traceback. Announced messages are not announced twice.
+        done = {
+            index: _serialize_here(backend, message)
+            for index, message in chunk
+            if index in announced
+        }
+    for index, _message in chunk:
+        yield index, done.get(index)  # Not announced: nothing to send.
+
+
+def _prepare_here(backend: Any, message: EmailMessage) -> Prepared:
+    try:
+        return backend.prepare(message)
+    except FluxMailException as error:
+        return error
+
+
+def _serialize_here(backend: Any, message: EmailMessage) -> Prepared:
+    try:
+        return backend.serialize(message)
+    except FluxMailException as error:
+        return error

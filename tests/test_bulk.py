@@ -1,0 +1,225 @@
+"""Bulk sending: lazy, parallel, rate-limited, and every message counted once."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+import itertools
+from collections import Counter
+
+import django
+import pytest
+from django.core.mail import EmailMessage
+
+from hypermail_django.bulk import rate, send_bulk
+from hypermail_django.bulk.rate import RateLimiter
+from hypermail_django.exceptions import FluxMailException, InvalidEmail
+
+from .conftest import mailer_for
+
+
+def _messages(count: int, bad: set[int] = frozenset(), start: int = 0):
+    for n in range(start, start + count):
+        to = f"bad{n}@example.com" if n in bad else f"user{n}@example.com"
+        yield EmailMessage(f"Digest {n}", f"Hello {n}", "news@example.com", [to])
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_every_message_is_delivered_once(use_server, processes):
+    result = send_bulk(_messages(120), processes=processes, progress=False)
+    assert result == {
+        "sent": 120,
+        "failed": 0,
+        "skipped": 0,
+        "total": 120,
+        "errors": [],
+    }
+    delivered = Counter(r for m in use_server.messages for r in m.rcpt_tos)
+    assert set(delivered) == {f"user{n}@example.com" for n in range(120)}
+    assert set(delivered.values()) == {1}
+
+
+def test_refusals_and_dropped_connections_are_each_counted_exactly_once(server):
+    bad = {3, 17, 40, 41, 99}
+    server.fail("RCPT", "550 5.1.1 No such user", match="bad")
+    server.drop("DATA_END", times=4)  # connections dropped mid-batch
+    successes, failures = [], []
+    with mailer_for(server, max_retries=2, retry_delay=0.0):
+        result = send_bulk(
+            _messages(100, bad=bad),
+            concurrency=3,
+            on_success=lambda i, status: successes.append(i),
+            on_error=lambda i, error: failures.append(i),
+            progress=False,
+        )
+    assert result["total"] == 100
+    assert result["sent"] == 95 and result["failed"] == 5
+    assert sorted(failures) == sorted(bad)
+    assert sorted(i for i, _ in result["errors"]) == sorted(bad)
+    assert all(e.code == "recipients_refused" for _, e in result["errors"])
+    assert sorted(successes + failures) == list(range(100))
+    delivered = Counter(r for m in server.messages for r in m.rcpt_tos)
+    assert sum(delivered.values()) == 95
+    assert set(delivered.values()) == {1}  # no duplicates despite the drops
+
+
+def test_invalid_and_empty_messages_do_not_stop_the_batch(use_server):
+    messages = [
+        EmailMessage("ok", "b", "f@example.com", ["a@example.com"]),
+        EmailMessage(
+            "evil", "b", "f@example.com", ["a@example.com\nBcc: x@example.com"]
+        ),
+        EmailMessage("nobody", "b", "f@example.com", []),
+        EmailMessage("ok2", "b", "f@example.com", ["b@example.com"]),
+    ]
+    result = send_bulk(messages, processes=2, progress=False)
+    assert (result["sent"], result["failed"], result["skipped"]) == (2, 1, 1)
+    ((index, error),) = result["errors"]
+    assert index == 1
+    assert isinstance(error, InvalidEmail)
+    assert error.code == "invalid_email"
+    assert messages[0].hypermail_status.status == "sent"
+    assert len(use_server.messages) == 2
+
+
+def test_messages_are_read_lazily(use_server):
+    produced = []
+    first_success_at = []
+
+    def generate():
+        for message in _messages(1500):
+            produced.append(1)
+            yield message
+
+    def on_success(index, status):
+        if not first_success_at:
+            first_success_at.append(len(produced))
+
+    result = send_bulk(generate(), processes=2, on_success=on_success, progress=False)
+    assert result["sent"] == 1500
+    assert first_success_at[0] < 400  # a bounded window, not the whole generator
+
+
+def test_bytes_from_worker_processes_equal_djangos(use_server):
+    headers = {
+        "Message-ID": "<fixed@example.com>",
+        "Date": "Mon, 1 Jan 2024 00:00:00 -0000",
+    }
+    message = EmailMessage(
+        "Same ✓", "Body ✓", "f@example.com", ["a@example.com"], headers=headers
+    )
+    send_bulk([message], processes=2, progress=False)
+    (received,) = use_server.messages
+    if django.VERSION >= (6, 0):
+        expected = message.message(policy=email.policy.SMTP).as_bytes()
+    else:
+        expected = message.message().as_bytes(linesep="\r\n")
+    if not expected.endswith(b"\r\n"):
+        expected += b"\r\n"
+    assert received.data == expected
+
+
+def test_other_backends_are_sent_one_by_one():
+    from django.core import mail
+
+    mail.outbox = []
+    with mailer_for(backend="django.core.mail.backends.locmem.EmailBackend"):
+        outcome = send_bulk(_messages(5), progress=False)
+    assert outcome["sent"] == 5
+    assert len(mail.outbox) == 5
+
+
+def test_negative_rate_is_refused():
+    with pytest.raises(FluxMailException) as caught:
+        send_bulk([], max_per_second=-1)
+    assert caught.value.code == "invalid_params"
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def _max_in_any_window(slots, window=1.0):
+    slots = sorted(slots)
+    return max(
+        sum(1 for t in slots if start <= t < start + window - 1e-9) for start in slots
+    )
+
+
+def test_rate_limit_holds_over_every_one_second_window(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(rate, "monotonic", clock.monotonic)
+    monkeypatch.setattr(rate, "sleep", clock.sleep)
+    limiter = RateLimiter(10)
+    starts = []
+    for _ in range(35):
+        limiter.acquire()
+        starts.append(clock.now)
+        clock.now += 0.013  # the send itself takes a little time
+    assert _max_in_any_window(starts) == 10
+    assert starts[-1] - starts[0] >= 3.0
+
+
+def test_fractional_rate(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(rate, "monotonic", clock.monotonic)
+    monkeypatch.setattr(rate, "sleep", clock.sleep)
+    limiter = RateLimiter(0.5)
+    starts = []
+    for _ in range(4):
+        limiter.acquire()
+        starts.append(clock.now)
+    assert [b - a for a, b in itertools.pairwise(starts)] == [2.0, 2.0, 2.0]
+
+
+def test_rate_limit_applies_across_connections(use_server, monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(rate, "monotonic", clock.monotonic)
+    slots = []
+    limiter_reserve = RateLimiter.reserve
+
+    def recording_reserve(self):
+        wait = limiter_reserve(self)
+        slots.append(clock.now + wait)
+        return wait
+
+    monkeypatch.setattr(RateLimiter, "reserve", recording_reserve)
+    monkeypatch.setattr(rate, "sleep", lambda seconds: None)
+    result = send_bulk(_messages(40), concurrency=4, max_per_second=8, progress=False)
+    assert result["sent"] == 40
+    assert len(slots) == 40
+    assert _max_in_any_window(slots) == 8
+
+
+def test_progress_bar_shows_sent_and_failed(use_server, monkeypatch):
+    from rich.console import Console
+
+    from hypermail_django.bulk import progress as progress_module
+
+    out = io.StringIO()
+    monkeypatch.setattr(
+        progress_module,
+        "Progress",
+        _progress_to(out, progress_module.Progress, Console),
+    )
+    send_bulk(_messages(5), progress=True, processes=0)
+    text = out.getvalue()
+    assert "5 sent" in text
+    assert "0 failed" in text
+
+
+def _progress_to(stream, progress_class, console_class):
+    def make(*columns, **kwargs):
+        return progress_class(
+            *columns, console=console_class(file=stream, force_terminal=False), **kwargs
+        )
+
+    return make
