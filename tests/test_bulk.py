@@ -223,3 +223,52 @@ def _progress_to(stream, progress_class, console_class):
         )
 
     return make
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("processes", [0, 2])
+async def test_asend_bulk_accounts_for_every_message_once(server, processes):
+    from hypermail_django.bulk import asend_bulk
+    from hypermail_django.transport.async_pool import aclose_async_pools
+
+    bad = {2, 30}
+    server.fail("RCPT", "550 5.1.1 No such user", match="bad")
+    server.drop("DATA_END", times=2)
+    statuses = []
+
+    async def on_post_send(sender, message, status, **kwargs):
+        statuses.append(status)
+
+    from hypermail_django import signals
+
+    signals.post_send.connect(on_post_send)
+    try:
+        with mailer_for(server, max_retries=2, retry_delay=0.0):
+            result = await asend_bulk(
+                _messages(60, bad=bad),
+                concurrency=3,
+                processes=processes,
+                progress=False,
+            )
+        await aclose_async_pools()
+    finally:
+        signals.post_send.disconnect(on_post_send)
+    assert (result["sent"], result["failed"], result["total"]) == (58, 2, 60)
+    assert sorted(i for i, _ in result["errors"]) == sorted(bad)
+    assert len(statuses) == 58  # the async receiver was awaited for each
+    delivered = Counter(r for m in server.messages for r in m.rcpt_tos)
+    assert sum(delivered.values()) == 58
+    assert set(delivered.values()) == {1}
+
+
+@pytest.mark.asyncio
+async def test_asend_bulk_with_other_backends():
+    from django.core import mail
+
+    from hypermail_django.bulk import asend_bulk
+
+    mail.outbox = []
+    with mailer_for(backend="django.core.mail.backends.locmem.EmailBackend"):
+        result = await asend_bulk(_messages(4), progress=False)
+    assert result["sent"] == 4
+    assert len(mail.outbox) == 4

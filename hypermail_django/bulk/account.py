@@ -63,40 +63,68 @@ class BulkAccount:
     ) -> None:
         """A message our transport delivered: record it as the backend would."""
         message.hypermail_status = status
-        signals.post_send.send(
-            sender=type(self.backend),
-            message=message,
-            status=status,
-            backend=self.backend,
-        )
-        self.succeeded(index, status)
+        signals.post_send.send(**self._sent_signal(message, status))
+        self.count_success(index, status)
 
-    def succeeded(self, index: int, status: DeliveryStatus | None) -> None:
+    async def asuccess(
+        self, index: int, message: EmailMessage, status: DeliveryStatus
+    ) -> None:
+        """:meth:`success` on an event loop: async receivers are awaited."""
+        message.hypermail_status = status
+        await signals.post_send.asend(**self._sent_signal(message, status))
+        self.count_success(index, status)
+
+    def count_success(self, index: int, status: DeliveryStatus | None) -> None:
         """Count a delivered message (its backend recorded and signalled it)."""
         self.sent += 1
         self.progress.advance(ok=True)
         if self.on_success is not None:
             self.on_success(index, status)
 
-    def failure(
-        self, index: int, message: EmailMessage | None, error: Exception
+    def failure(self, index: int, message: EmailMessage, error: Exception) -> None:
+        """A message that was not sent: count, record, signal and report it."""
+        self._record_failure(message, error)
+        signals.send_failed.send(**self._failed_signal(message, error))
+        self.count_failure(index, error)
+
+    async def afailure(
+        self, index: int, message: EmailMessage, error: Exception
     ) -> None:
+        """:meth:`failure` on an event loop."""
+        self._record_failure(message, error)
+        await signals.send_failed.asend(**self._failed_signal(message, error))
+        self.count_failure(index, error)
+
+    def count_failure(self, index: int, error: Exception) -> None:
+        """Count a message that was not sent (already recorded and signalled)."""
         self.failed += 1
         self.errors.append((index, error))
-        status = getattr(error, "status", None)
-        logger.warning("Bulk message %d was not sent: %s", index, error)
-        if message is not None:
-            message.hypermail_status = status
-            signals.send_failed.send(
-                sender=type(self.backend),
-                message=message,
-                error=error,
-                status=status,
-                backend=self.backend,
-            )
         self.progress.advance(ok=False)
         if self.on_error is not None:
             self.on_error(index, error)
+
+    def _record_failure(self, message: EmailMessage, error: Exception) -> None:
+        logger.warning("Bulk message was not sent: %s", error)
+        message.hypermail_status = getattr(error, "status", None)
+
+    def _sent_signal(
+        self, message: EmailMessage, status: DeliveryStatus
+    ) -> dict[str, Any]:
+        return {
+            "sender": type(self.backend),
+            "message": message,
+            "status": status,
+            "backend": self.backend,
+        }
+
+    def _failed_signal(self, message: EmailMessage, error: Exception) -> dict[str, Any]:
+        return {
+            "sender": type(self.backend),
+            "message": message,
+            "error": error,
+            "status": getattr(error, "status", None),
+            "backend": self.backend,
+        }
 
     def result(self) -> BulkResult:
         return {

@@ -50,13 +50,13 @@ def send_bulk(
     (default: only on a terminal); ``processes`` is the number of worker
     processes that serialize (default: one per core).
     """
-    limiter = _limiter(max_per_second)
+    limiter = limiter_for(max_per_second)
     backend = get_mailer(using)
     total = len(messages) if isinstance(messages, Sized) else None
     with BulkProgress(progress, total) as bar:
         account = BulkAccount(backend, bar, on_success, on_error)
         if not hasattr(backend, "deliver"):
-            _send_one_by_one(backend, messages, account)
+            send_one_by_one(backend, messages, account)
         else:
             _send_in_parallel(
                 backend,
@@ -69,7 +69,7 @@ def send_bulk(
     return account.result()
 
 
-def _limiter(max_per_second: float) -> RateLimiter:
+def limiter_for(max_per_second: float) -> RateLimiter:
     if not isinstance(max_per_second, (int, float)) or max_per_second < 0:
         raise FluxMailException(
             "max_per_second must be a number >= 0 (0: no limit), "
@@ -90,7 +90,7 @@ def default_concurrency(config: TransportConfig, concurrency: int | None) -> int
     return max(1, min(4, config.pool_size))
 
 
-def _send_one_by_one(
+def send_one_by_one(
     backend: Any, messages: Iterable[EmailMessage], account: BulkAccount
 ) -> None:
     """For backends without a transport (locmem, memory, console): one at a time."""
@@ -101,7 +101,7 @@ def _send_one_by_one(
             account.failure(index, message, error)
             continue
         if sent:
-            account.succeeded(index, getattr(message, "hypermail_status", None))
+            account.count_success(index, getattr(message, "hypermail_status", None))
         else:
             account.skip(index)
 

@@ -1,0 +1,130 @@
+"""``asend_bulk``: ``send_bulk`` for async code, on aiosmtplib.
+
+The caller's iterable is read, and each message announced (``pre_send``) and
+prepared, in a thread: receivers may use the ORM, and waiting for worker
+processes must not block the loop. ``concurrency`` tasks, each holding one
+pooled aiosmtplib connection, deliver the envelopes; outcomes are counted on the
+loop, where async ``post_send``/``send_failed`` receivers are awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable, Sized
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core.mail import EmailMessage
+
+from ..sending import get_mailer
+from ..transport import TransportConfig
+from ..transport.async_pool import AsyncLease, get_async_pool
+from ..transport.async_sender import asend_envelope
+from .account import BulkAccount, BulkResult, OnError, OnSuccess
+from .preparation import prepare_stream, worker_count
+from .progress import BulkProgress
+from .rate import RateLimiter
+from .sending import default_concurrency, limiter_for, send_one_by_one
+
+_END = object()
+
+
+async def asend_bulk(
+    messages: Iterable[EmailMessage],
+    *,
+    using: str | None = None,
+    concurrency: int | None = None,
+    max_per_second: float = 0,
+    progress: bool | None = None,
+    on_success: OnSuccess | None = None,
+    on_error: OnError | None = None,
+    processes: int | None = None,
+) -> BulkResult:
+    """The async twin of :func:`~.sending.send_bulk`, with the same arguments and
+    result. ``messages`` is a plain (sync) iterable, read lazily in a thread."""
+    limiter = limiter_for(max_per_second)
+    backend = await sync_to_async(get_mailer)(using)
+    total = len(messages) if isinstance(messages, Sized) else None
+    with BulkProgress(progress, total) as bar:
+        account = BulkAccount(backend, bar, on_success, on_error)
+        if not hasattr(backend, "adeliver"):
+            await sync_to_async(send_one_by_one)(backend, messages, account)
+        else:
+            processes = worker_count(processes)
+            await _send_concurrently(
+                backend, messages, account, limiter, concurrency, processes
+            )
+    return account.result()
+
+
+async def _send_concurrently(
+    backend: Any,
+    messages: Iterable[EmailMessage],
+    account: BulkAccount,
+    limiter: RateLimiter,
+    concurrency: int | None,
+    processes: int,
+) -> None:
+    config = backend.transport_config
+    width = default_concurrency(config, concurrency)
+    loop = asyncio.get_running_loop()
+    prepared: asyncio.Queue[Any] = asyncio.Queue(maxsize=width * 4)
+    work: asyncio.Queue[Any] = asyncio.Queue(maxsize=width * 4)
+    stop = threading.Event()
+
+    def produce() -> None:
+        """In a thread: read, announce and prepare; hand results to the loop."""
+        try:
+            for item in prepare_stream(backend, messages, processes):
+                if stop.is_set():
+                    return
+                asyncio.run_coroutine_threadsafe(prepared.put(item), loop).result()
+        finally:
+            if not stop.is_set():
+                asyncio.run_coroutine_threadsafe(prepared.put(_END), loop).result()
+
+    producer = loop.run_in_executor(None, produce)
+    senders = [
+        asyncio.create_task(_sender(config, limiter, work, account))
+        for _ in range(width)
+    ]
+    try:
+        while (item := await prepared.get()) is not _END:
+            index, message, envelope = item
+            if envelope is None:
+                account.skip(index)
+            elif isinstance(envelope, Exception):
+                await account.afailure(index, message, envelope)
+            else:
+                await work.put(item)
+        await producer  # Re-raises an error from reading or preparing.
+    finally:
+        stop.set()
+        while not prepared.empty():  # Unblock a producer waiting to put.
+            prepared.get_nowait()
+        for _ in senders:
+            await work.put(_END)
+        await asyncio.gather(*senders)
+
+
+async def _sender(
+    config: TransportConfig,
+    limiter: RateLimiter,
+    work: asyncio.Queue[Any],
+    account: BulkAccount,
+) -> None:
+    """One connection's loop: take an envelope, wait for a slot, send, count."""
+    lease = AsyncLease(get_async_pool(config))
+    try:
+        while (item := await work.get()) is not _END:
+            index, message, envelope = item
+            await limiter.aacquire()
+            try:
+                status = await asend_envelope(envelope, lease, config)
+            except Exception as error:  # Counted, whatever it is: never lost.
+                await account.afailure(index, message, error)
+            else:
+                await account.asuccess(index, message, status)
+    finally:
+        await lease.release()
