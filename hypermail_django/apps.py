@@ -2,7 +2,12 @@ from django.apps import AppConfig
 
 
 class HypermailConfig(AppConfig):
-    """Installs the templates and management commands; the backend needs no app."""
+    """Installs the templates, management commands and system checks; the
+    backend itself needs no app."""
 
     name = "hypermail_django"
     verbose_name = "Hypermail"
+
+    def ready(self) -> None:
+        # Importing the module registers its checks (hypermail.E001...).
+        from . import checks  # noqa: F401

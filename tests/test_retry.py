@@ -165,3 +165,37 @@ def test_421_at_rcpt_defers_the_rest_and_retries_on_a_new_connection(
     assert delivered == ["a@example.com", "b@example.com", "c@example.com"]
     assert message.hypermail_status.status == "sent"
     assert server.sessions == 2
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_error_greeting_is_an_smtp_connect_error(server, make_backend, is_async):
+    import asyncio
+
+    server.fail("CONNECT", "554 5.3.2 Not accepting mail")
+    backend = make_backend()
+    send = (
+        (lambda: asyncio.run(backend.asend_messages([_message()])))
+        if is_async
+        else (lambda: backend.send_messages([_message()]))
+    )
+    with pytest.raises(smtplib.SMTPConnectError) as caught:
+        send()
+    assert (caught.value.code, caught.value.smtp_code) == ("connection_failed", 554)
+    assert caught.value.transient is False
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_silent_server_is_a_timeout(server, make_backend, is_async):
+    import asyncio
+
+    server.hang("CONNECT")  # accepts the connection, never greets
+    backend = make_backend(timeout=0.5)
+    send = (
+        (lambda: asyncio.run(backend.asend_messages([_message()])))
+        if is_async
+        else (lambda: backend.send_messages([_message()]))
+    )
+    with pytest.raises(TimeoutError) as caught:  # what Django's backend raises
+        send()
+    assert caught.value.code == "timeout"
+    assert caught.value.transient is True

@@ -153,3 +153,37 @@ def test_secrets_never_reach_logs_reprs_or_errors(
             texts.append(logging.Formatter().formatException(record.exc_info))
     assert caplog.records  # the retry and the failure were logged
     assert not [text for text in texts if PASSWORD in text]
+
+
+def test_refused_starttls_is_a_tls_failure(make_backend):
+    with (
+        SMTPTestServer(offer_starttls_ext=True) as liar,  # offers it, then 454
+        pytest.raises(TLSFailed) as caught,
+    ):
+        make_backend(liar, use_tls=True).send_messages([_message()])
+    assert (caught.value.code, caught.value.smtp_code) == ("tls_failed", 454)
+    assert caught.value.transient is True
+
+
+@pytest.mark.asyncio
+async def test_refused_starttls_is_a_tls_failure_async(make_backend):
+    with (
+        SMTPTestServer(offer_starttls_ext=True) as liar,
+        pytest.raises(TLSFailed) as caught,
+    ):
+        await make_backend(liar, use_tls=True).asend_messages([_message()])
+    assert (caught.value.code, caught.value.smtp_code) == ("tls_failed", 454)
+
+
+def test_untrusted_certificate_is_what_djangos_backend_raises(
+    tls_server, make_backend, monkeypatch, tmp_path
+):
+    import ssl
+
+    empty_store = tmp_path / "empty.pem"
+    empty_store.write_text("")
+    monkeypatch.setenv("SSL_CERT_FILE", str(empty_store))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    with pytest.raises(ssl.SSLCertVerificationError) as caught:
+        make_backend(tls_server, use_tls=True).send_messages([_message()])
+    assert caught.value.code == "tls_failed"

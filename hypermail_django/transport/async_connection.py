@@ -17,9 +17,12 @@ from .connection import StaleConnection, is_transient_code
 from .envelope import Envelope
 from .errors import (
     AuthenticationFailed,
+    CertificateFailed,
     ConnectionFailed,
     ConnectionLost,
+    ConnectTimeout,
     DataRefused,
+    GreetingRefused,
     SenderRefused,
     SendError,
     SMTPUTF8Unsupported,
@@ -55,7 +58,15 @@ async def open_async_connection(
                     "was sent. Check the port (587 for STARTTLS, 465 for use_ssl).",
                     code="tls_unavailable",
                 )
-            await smtp.starttls(tls_context=ssl_context)
+            try:
+                await smtp.starttls(tls_context=ssl_context)
+            except aiosmtplib.SMTPResponseException as exc:
+                raise TLSFailed(
+                    f"{where} refused STARTTLS: {exc.code} {exc.message}",
+                    smtp_code=exc.code,
+                    smtp_error=exc.message,
+                    transient=is_transient_code(exc.code),
+                ) from None
             await smtp.ehlo()  # Capabilities before TLS no longer count (RFC 3207).
         if config.authenticates:
             if not smtp.supports_extension("auth"):
@@ -78,7 +89,7 @@ def _connect_error(exc: Exception, where: str, config: TransportConfig) -> SendE
     cause = exc.__cause__ or exc.__context__
     for candidate in (exc, cause):
         if isinstance(candidate, ssl.SSLCertVerificationError):
-            return TLSFailed(
+            return CertificateFailed(
                 f"The certificate of {where} failed verification: "
                 f"{candidate.verify_message}. Trust its CA (SSL_CERT_FILE) or fix "
                 "the host name."
@@ -96,8 +107,13 @@ def _connect_error(exc: Exception, where: str, config: TransportConfig) -> SendE
             transient=is_transient_code(exc.code),
         )
     if isinstance(exc, aiosmtplib.SMTPTimeoutError):
-        return ConnectionFailed(
-            f"Timed out talking to {where}", code="timeout", transient=True
+        return ConnectTimeout(f"{where} did not answer in time", transient=True)
+    if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
+        return GreetingRefused(
+            f"{where} refused the connection: {exc.code} {exc.message}",
+            smtp_code=exc.code,
+            smtp_error=exc.message,
+            transient=is_transient_code(exc.code),
         )
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return ConnectionFailed(

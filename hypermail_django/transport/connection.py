@@ -8,7 +8,6 @@ transient; 5xx replies and TLS or certificate problems are permanent.
 from __future__ import annotations
 
 import smtplib
-import socket
 import ssl
 from collections.abc import Sequence
 
@@ -16,9 +15,12 @@ from .config import TransportConfig
 from .envelope import Envelope
 from .errors import (
     AuthenticationFailed,
+    CertificateFailed,
     ConnectionFailed,
     ConnectionLost,
+    ConnectTimeout,
     DataRefused,
+    GreetingRefused,
     SenderRefused,
     SendError,
     SMTPUTF8Unsupported,
@@ -73,21 +75,7 @@ def open_connection(
             )
         conn.ehlo_or_helo_if_needed()
         if config.use_tls:
-            if not conn.has_extn("starttls"):
-                # Refuse to go on in clear text: the next step would be AUTH.
-                raise TLSFailed(
-                    f"{where} does not offer STARTTLS but use_tls is on; nothing "
-                    "was sent. Check the port (587 for STARTTLS, 465 for use_ssl).",
-                    code="tls_unavailable",
-                )
-            code, reply = conn.starttls(context=ssl_context)
-            if code != 220:
-                raise TLSFailed(
-                    f"{where} refused STARTTLS: {code} {_text(reply)}",
-                    smtp_code=code,
-                    smtp_error=reply,
-                    transient=is_transient_code(code),
-                )
+            _starttls(conn, ssl_context, where)
             conn.ehlo()
         if config.authenticates:
             _login(conn, config, where)
@@ -100,7 +88,33 @@ def open_connection(
         raise _connect_error(exc, where) from exc
 
 
-def _login(conn: smtplib.SMTP, config: TransportConfig, where: str) -> None:
+def _starttls(
+    conn: smtplib.SMTP, ssl_context: ssl.SSLContext | None, where: str
+) -> tuple[int, bytes]:
+    """Upgrade to TLS; refuse to go on in clear text (the next step is AUTH).
+
+    Shared with the health probe, so a check fails exactly as sending would.
+    """
+    if not conn.has_extn("starttls"):
+        raise TLSFailed(
+            f"{where} does not offer STARTTLS but use_tls is on; nothing "
+            "was sent. Check the port (587 for STARTTLS, 465 for use_ssl).",
+            code="tls_unavailable",
+        )
+    try:
+        return conn.starttls(context=ssl_context)
+    except smtplib.SMTPResponseException as exc:  # smtplib raises for non-220.
+        raise TLSFailed(
+            f"{where} refused STARTTLS: {exc.smtp_code} {_text(exc.smtp_error)}",
+            smtp_code=exc.smtp_code,
+            smtp_error=exc.smtp_error,
+            transient=is_transient_code(exc.smtp_code),
+        ) from None
+
+
+def _login(
+    conn: smtplib.SMTP, config: TransportConfig, where: str
+) -> tuple[int, bytes]:
     if not conn.has_extn("auth"):
         raise AuthenticationFailed(
             f"{where} offers no AUTH; set use_tls/use_ssl if it only offers AUTH "
@@ -108,7 +122,7 @@ def _login(conn: smtplib.SMTP, config: TransportConfig, where: str) -> None:
             code="auth_unsupported",
         )
     try:
-        conn.login(config.username, config.password)
+        return conn.login(config.username, config.password)
     except smtplib.SMTPAuthenticationError as exc:
         raise AuthenticationFailed(
             f"{where} refused the credentials for user {config.username!r}: "
@@ -121,20 +135,25 @@ def _login(conn: smtplib.SMTP, config: TransportConfig, where: str) -> None:
 
 def _connect_error(exc: BaseException, where: str) -> SendError:
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return TLSFailed(
+        return CertificateFailed(
             f"The certificate of {where} failed verification: {exc.verify_message}. "
             "Trust its CA (SSL_CERT_FILE) or fix the host name.",
         )
     if isinstance(exc, ssl.SSLError):
         return TLSFailed(f"TLS with {where} failed: {exc.reason or exc}")
     if isinstance(exc, smtplib.SMTPConnectError):
-        return ConnectionFailed(
+        return GreetingRefused(
             f"{where} refused the connection: {exc.smtp_code} {_text(exc.smtp_error)}",
             smtp_code=exc.smtp_code,
             smtp_error=exc.smtp_error,
             transient=is_transient_code(exc.smtp_code),
         )
     if isinstance(exc, smtplib.SMTPServerDisconnected):
+        if isinstance(exc.__context__, TimeoutError):
+            # smtplib turns a read timeout into "Connection unexpectedly closed".
+            return ConnectTimeout(
+                f"{where} did not answer in time during setup", transient=True
+            )
         return ConnectionLost(
             f"{where} closed the connection during setup: {exc}", transient=True
         )
@@ -145,10 +164,8 @@ def _connect_error(exc: BaseException, where: str) -> SendError:
             smtp_error=exc.smtp_error,
             transient=is_transient_code(exc.smtp_code),
         )
-    if isinstance(exc, (TimeoutError, socket.timeout)):
-        return ConnectionFailed(
-            f"Timed out connecting to {where}", code="timeout", transient=True
-        )
+    if isinstance(exc, TimeoutError):
+        return ConnectTimeout(f"Timed out connecting to {where}", transient=True)
     if isinstance(exc, OSError):
         return ConnectionFailed(
             f"Could not connect to {where}: {exc.strerror or exc}", transient=True

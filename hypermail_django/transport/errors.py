@@ -10,6 +10,7 @@ server's replies, addresses and our own text.
 from __future__ import annotations
 
 import smtplib
+import ssl
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -79,6 +80,18 @@ class ConnectionFailed(SendError):
     default_code = "connection_failed"
 
 
+class ConnectTimeout(ConnectionFailed, TimeoutError):
+    """The server did not connect, or did not greet, in time (a ``TimeoutError``,
+    as Django's backend raises)."""
+
+    default_code = "timeout"
+
+
+class GreetingRefused(ConnectionFailed, smtplib.SMTPConnectError):  # type: ignore[misc]
+    """The server answered the connection with an error instead of 220 (an
+    ``SMTPConnectError``, as Django's backend raises)."""
+
+
 class ConnectionLost(SendError, smtplib.SMTPServerDisconnected):
     """The server closed the connection (or stopped answering) mid-conversation."""
 
@@ -89,6 +102,11 @@ class TLSFailed(SendError):
     """TLS could not be set up: STARTTLS not offered, or the certificate failed."""
 
     default_code = "tls_failed"
+
+
+class CertificateFailed(TLSFailed, ssl.SSLCertVerificationError):
+    """The server's certificate failed verification (an
+    ``ssl.SSLCertVerificationError``, as Django's backend raises)."""
 
 
 class AuthenticationFailed(SendError, smtplib.SMTPAuthenticationError):  # type: ignore[misc]  # smtp_code may be None

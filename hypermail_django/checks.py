@@ -1,0 +1,347 @@
+"""System checks for every configured mailer, run by ``manage.py check``.
+
+They catch, before the first email is lost, what would otherwise surface on the
+first send: options that cannot work together, a password about to cross the
+network in clear text, a server that could hang a request forever, and (under
+``check --deploy``) development settings left in production. They read the
+settings only: nothing connects anywhere (``manage.py mailcheck`` does that).
+
+IDs are stable and documented in ``docs/system-checks.md``:
+
+* ``hypermail.E001`` use_tls and use_ssl both on
+* ``hypermail.E002`` a port that is not a port number
+* ``hypermail.E003`` any other option FluxMailBackend cannot use
+* ``hypermail.E004`` a mailer whose backend cannot be imported
+* ``hypermail.W001`` a password sent without TLS to a host that is not loopback
+* ``hypermail.W002`` no timeout, or one longer than SMTP allows a server
+* ``hypermail.W010`` (deploy) a development backend as a mailer
+* ``hypermail.W011`` (deploy) ``DEFAULT_FROM_EMAIL`` at ``localhost``
+* ``hypermail.W012`` (deploy) ``SERVER_EMAIL`` at ``localhost`` with ADMINS set
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from email.utils import parseaddr
+from typing import Any
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
+
+from .backends import FluxMailBackend
+from .compat import legacy_setting, mailers_configured
+from .conf import OPTIONS
+from .exceptions import ConfigurationError
+from .mailers import DEFAULT_ALIAS, MailerSpec, configured_mailers
+
+TAGS = ("mail", "hypermail")
+
+#: RFC 5321 section 4.5.3.2: the longest a client should wait for any reply
+#: (the end of DATA) is 10 minutes. A longer timeout protects nothing.
+LONGEST_SMTP_WAIT = 600.0
+
+#: Backends that never deliver: fine in development, mail lost in production.
+DEVELOPMENT_BACKENDS = frozenset(
+    {
+        "django.core.mail.backends.console.EmailBackend",
+        "django.core.mail.backends.dummy.EmailBackend",
+        "django.core.mail.backends.filebased.EmailBackend",
+        "django.core.mail.backends.locmem.EmailBackend",
+        "hypermail_django.backends.MemoryBackend",
+        "hypermail_django.backends.ConsoleBackend",
+        "hypermail_django.backends.memory.MemoryBackend",
+        "hypermail_django.backends.console.ConsoleBackend",
+    }
+)
+#: Those Django's own ``mail.E001`` reports (Django 6.1, ``MAILERS['default']``).
+_REPORTED_BY_DJANGO = frozenset(
+    path for path in DEVELOPMENT_BACKENDS if path.startswith("django.")
+)
+
+
+@register(*TAGS)
+def check_mailer_options(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E001-E004: options of each mailer that make it fail on first use."""
+    messages: list[CheckMessage] = []
+    for spec in configured_mailers():
+        messages += _option_errors(spec)
+    return messages
+
+
+@register(*TAGS)
+def check_mailer_security(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W001-W002: mailers that would leak a password or hang a request."""
+    messages: list[CheckMessage] = []
+    for spec in configured_mailers():
+        values = _smtp_values(spec)
+        if values is not None:
+            messages += _security_warnings(spec, values)
+    return messages
+
+
+@register(*TAGS, deploy=True)
+def check_development_backends(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W010: a mailer that never delivers, configured in production."""
+    messages: list[CheckMessage] = []
+    for spec in configured_mailers():
+        if not _is_development_backend(spec):
+            continue
+        if (
+            mailers_configured()
+            and spec.alias == DEFAULT_ALIAS
+            and spec.backend in _REPORTED_BY_DJANGO
+        ):
+            continue  # Django's own mail.E001 already says so.
+        messages.append(
+            Warning(
+                f"{_where(spec)} uses {spec.backend}, a development backend: "
+                "email sent through it is never delivered.",
+                hint="Use hypermail_django.backends.FluxMailBackend (or another "
+                "production backend) in the production settings.",
+                id="hypermail.W010",
+            )
+        )
+    return messages
+
+
+@register(*TAGS, deploy=True)
+def check_sender_addresses(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W011-W012: sender addresses still at ``localhost`` (Django's defaults)."""
+    messages: list[CheckMessage] = []
+    if _at_localhost(settings.DEFAULT_FROM_EMAIL):
+        messages.append(
+            Warning(
+                f"DEFAULT_FROM_EMAIL is {settings.DEFAULT_FROM_EMAIL!r}: mail "
+                "from a localhost address is refused or marked as spam by most "
+                "relays and receivers.",
+                hint="Set DEFAULT_FROM_EMAIL to an address of a domain you send "
+                "for, e.g. 'Example <noreply@example.com>'.",
+                id="hypermail.W011",
+            )
+        )
+    if (settings.ADMINS or settings.MANAGERS) and _at_localhost(settings.SERVER_EMAIL):
+        messages.append(
+            Warning(
+                f"SERVER_EMAIL is {settings.SERVER_EMAIL!r}: error reports to "
+                "ADMINS and MANAGERS come from a localhost address, which most "
+                "relays refuse.",
+                hint="Set SERVER_EMAIL to an address of a domain you send for.",
+                id="hypermail.W012",
+            )
+        )
+    return messages
+
+
+# -- E001-E004 -------------------------------------------------------------------
+
+
+def _option_errors(spec: MailerSpec) -> list[CheckMessage]:
+    try:
+        cls = spec.backend_class()
+    except ConfigurationError as error:
+        return [
+            Error(
+                error.message,
+                hint="Fix the BACKEND path (or EMAIL_BACKEND).",
+                id="hypermail.E004",
+            )
+        ]
+    if not issubclass(cls, DjangoSMTPBackend):
+        return []  # Not an SMTP backend: its options are not ours to judge.
+    messages: list[CheckMessage] = []
+    # What to build the backend with instead, so that E003 reports other
+    # problems than the ones E001 and E002 already did.
+    overrides: dict[str, Any] = {}
+    use_tls, where_tls = _raw(spec, "use_tls")
+    use_ssl, where_ssl = _raw(spec, "use_ssl")
+    if _on(use_tls) and _on(use_ssl):
+        overrides["use_ssl"] = False
+        messages.append(
+            Error(
+                f"{where_tls} and {where_ssl} are both on: they are mutually "
+                "exclusive, so no connection can be made.",
+                hint="Set use_tls for STARTTLS (usually port 587) or use_ssl for "
+                "implicit TLS (usually port 465), not both.",
+                id="hypermail.E001",
+            )
+        )
+    port, where_port = _raw(spec, "port")
+    if port:  # 0, "" and None mean "the default port", as in Django.
+        try:
+            OPTIONS["port"].check(port, where_port)
+        except ConfigurationError as error:
+            overrides["port"] = 25
+            messages.append(
+                Error(
+                    error.message,
+                    hint="Use the relay's submission port: usually 587 with "
+                    "use_tls, 465 with use_ssl, 25 without TLS.",
+                    id="hypermail.E002",
+                )
+            )
+    if issubclass(cls, FluxMailBackend):
+        try:
+            _build(spec, cls, overrides)
+        except (ImproperlyConfigured, ValueError, TypeError) as error:
+            messages.append(
+                Error(
+                    f"{_where(spec)} cannot be used: {_message(error)}",
+                    hint="See the option table in docs/configuration.md.",
+                    id="hypermail.E003",
+                )
+            )
+    return messages
+
+
+def _build(spec: MailerSpec, cls: type, overrides: dict[str, Any]) -> Any:
+    if spec.legacy:
+        return cls(**overrides)
+    return cls(alias=spec.alias, **(spec.options | overrides))
+
+
+# -- W001-W002 -------------------------------------------------------------------
+
+
+def _smtp_values(spec: MailerSpec) -> dict[str, Any] | None:
+    """host, port, username, password, use_tls, use_ssl and timeout as the
+    mailer will use them; None when it is not an SMTP backend or cannot be
+    built (E001-E004 report that)."""
+    try:
+        cls = spec.backend_class()
+    except ConfigurationError:
+        return None
+    if not issubclass(cls, DjangoSMTPBackend):
+        return None
+    names = ("host", "port", "username", "password", "use_tls", "use_ssl", "timeout")
+    if issubclass(cls, FluxMailBackend):
+        try:
+            backend = spec.build()
+        except (ImproperlyConfigured, ValueError, TypeError):
+            return None
+        return {name: getattr(backend, name) for name in names}
+    # Django's own backend: read what it would read, without building it
+    # (building one warns on Django 6.1 outside MAILERS).
+    return {name: _raw(spec, name)[0] for name in names}
+
+
+def _security_warnings(spec: MailerSpec, values: dict[str, Any]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    host = str(values["host"] or "localhost")
+    logs_in = bool(values["username"] and values["password"])
+    secured = _on(values["use_tls"]) or _on(values["use_ssl"])
+    if logs_in and not secured and not _is_loopback(host):
+        messages.append(
+            Warning(
+                f"{_where(spec)} logs in as {values['username']!r} on {host} "
+                "without TLS: the password crosses the network in clear text.",
+                hint="Turn on use_tls (STARTTLS, usually port 587) or use_ssl "
+                "(implicit TLS, usually port 465).",
+                id="hypermail.W001",
+            )
+        )
+    timeout = values["timeout"]
+    if timeout is None:
+        messages.append(
+            Warning(
+                f"{_where(spec)} has no timeout: a server that stops answering "
+                "blocks the request (or worker) that sends mail forever.",
+                hint="Set EMAIL_TIMEOUT (or the timeout option), e.g. 30; or use "
+                "hypermail_django.backends.FluxMailBackend, which defaults to 30.",
+                id="hypermail.W002",
+            )
+        )
+    elif isinstance(timeout, (int, float)) and timeout > LONGEST_SMTP_WAIT:
+        messages.append(
+            Warning(
+                f"{_where(spec)} has a timeout of {timeout:g} seconds, longer than "
+                f"the {LONGEST_SMTP_WAIT:g} seconds SMTP allows a server for any "
+                "reply: in effect no timeout.",
+                hint="Use a timeout of at most 600 seconds; 30 suits most relays.",
+                id="hypermail.W002",
+            )
+        )
+    return messages
+
+
+# -- W010 ------------------------------------------------------------------------
+
+
+def _is_development_backend(spec: MailerSpec) -> bool:
+    if spec.backend in DEVELOPMENT_BACKENDS:
+        return True
+    try:
+        cls = spec.backend_class()
+    except ConfigurationError:
+        return False
+    return any(issubclass(cls, dev) for dev in _development_classes())
+
+
+def _development_classes() -> list[type]:
+    """The development backend classes that exist (ours may not, yet)."""
+    from django.utils.module_loading import import_string
+
+    classes = []
+    for path in DEVELOPMENT_BACKENDS:
+        try:
+            classes.append(import_string(path))
+        except ImportError:
+            continue
+    return classes
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def _raw(spec: MailerSpec, name: str) -> tuple[Any, str]:
+    """An option as configured, without checks, and the name of where it is set.
+
+    ``MAILERS`` options for a MAILERS mailer; the ``EMAIL_*`` setting else
+    (read past Django 6.1's per-read deprecation warning).
+    """
+    if not spec.legacy:
+        return spec.options.get(name), f"MAILERS[{spec.alias!r}]['OPTIONS'][{name!r}]"
+    setting = OPTIONS[name].setting
+    try:
+        return legacy_setting(setting), setting
+    except AttributeError:
+        return None, setting
+
+
+def _where(spec: MailerSpec) -> str:
+    return "The EMAIL_BACKEND mailer" if spec.legacy else f"MAILERS[{spec.alias!r}]"
+
+
+def _on(value: Any) -> bool:
+    """Whether a TLS flag is on. Strings count as off here: E003 reports them."""
+    return bool(value) and not isinstance(value, str)
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _at_localhost(address: Any) -> bool:
+    domain = parseaddr(str(address or ""))[1].rpartition("@")[2].lower()
+    return domain in {"localhost", "localhost.localdomain"}
+
+
+def _message(error: BaseException) -> str:
+    return error.message if isinstance(error, ConfigurationError) else str(error)

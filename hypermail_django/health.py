@@ -1,0 +1,58 @@
+"""``test_connection()``: prove a mailer can reach its server, sending nothing.
+
+FluxMail's ``test_connection()`` for Django mailers. It resolves a mailer the
+way Django does (a ``MAILERS`` alias on 6.1, else ``EMAIL_BACKEND`` and the
+``EMAIL_*`` settings), and probes its server with
+:func:`hypermail_django.transport.probe.probe`: connect, EHLO, STARTTLS or TLS,
+AUTH, NOOP, QUIT. ``manage.py mailcheck`` is the same check on the command line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .mailers import MailerSpec, get_mailer
+from .transport.probe import ProbeFailed, ProbeResult, probe
+
+__all__ = ["ProbeFailed", "check_mailer", "test_connection"]
+
+
+def check_mailer(spec: MailerSpec, *, timeout: float | None = None) -> ProbeResult:
+    """Probe the server of the mailer ``spec`` describes; never send mail.
+
+    Raises ConfigurationError when the mailer is not a FluxMailBackend
+    (``unsupported_backend``) or its options are unusable (``invalid_config``,
+    ``no_relay``). A server problem is not raised: it is in the result.
+    """
+    backend = spec.build()
+    return probe(backend.transport_config, timeout=timeout)
+
+
+def test_connection(
+    using: str | None = None, *, timeout: float | None = None
+) -> dict[str, Any]:
+    """Open, secure, authenticate and close a connection; send no email.
+
+    ``using`` is a ``MAILERS`` alias (None: the default mailer). ``timeout``
+    bounds the whole check, in seconds (default: the mailer's ``timeout``).
+
+    Returns ``{"ok": True, "relay": str, "port": int, "latency_ms": int, ...}``
+    (the full report of ``docs/health-checks.md``). Raises
+    :class:`ProbeFailed` -- a ``FluxMailException`` with code
+    ``"connection_failed"``, the cause's code in ``.reason`` and the report in
+    ``.result`` -- when the server cannot be reached, refuses TLS or the
+    credentials, or does not answer in time; ``ConfigurationError`` when the
+    mailer is unknown (``unknown_mailer``), not a FluxMailBackend
+    (``unsupported_backend``) or misconfigured.
+    """
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be more than 0 seconds, got {timeout!r}")
+    result = check_mailer(get_mailer(using), timeout=timeout)
+    if not result.ok:
+        raise ProbeFailed(result)
+    return result.to_dict()
+
+
+# A function named test_* must not be collected by pytest when a test module
+# imports it.
+test_connection.__test__ = False  # type: ignore[attr-defined]
