@@ -1,0 +1,13 @@
+# Sourced by scripts/test: the system packages the test suite needs.
+# Debian's chromium drives the browser tests (through Playwright's
+# executable_path; Playwright's own browser download cannot work here).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "The browser tests need Debian's chromium: sudo apt-get install chromium" >&2
+    exit 1
+  fi
+  echo "Installing chromium for the browser tests..."
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
