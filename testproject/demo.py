@@ -4,7 +4,7 @@ Run it with ``./scripts/demo``. It starts an SMTP server on 127.0.0.1, points th
 test project at it through ``FLUXMAIL_*`` environment variables, sends a text
 mail, an HTML mail with an attachment, a mail with a BCC, a batch over one
 connection and a mail the server first answers with 451, then prints what the
-server received.
+server received; then runs ``manage.py mailcheck`` against the same server.
 """
 
 from __future__ import annotations
@@ -86,6 +86,13 @@ def main() -> int:
             f"through a new backend instance as Django makes them, delivered over "
             f"{server.sessions} SMTP connection(s)."
         )
+
+        step("\n6. manage.py mailcheck: connect, EHLO, NOOP, QUIT; no mail sent")
+        from django.core.management import call_command
+
+        before = len(server.messages)
+        call_command("mailcheck")
+        print(f"   messages sent by the check: {len(server.messages) - before}")
         return 0
 
 

@@ -48,3 +48,5 @@ def test_demo_shows_delivery_bcc_reuse_and_a_survived_451():
     assert "new connections for the batch: 0" in out
     assert "attempts: 2, status: sent" in out
     assert "delivered over 1 SMTP connection(s)" in out
+    assert "healthy in" in out
+    assert "messages sent by the check: 0" in out
