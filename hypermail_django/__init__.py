@@ -15,30 +15,50 @@ from .exceptions import FluxMailException
 from .transport import DeliveryStatus, RecipientStatus
 
 if TYPE_CHECKING:
+    from .background import (
+        aenqueue_messages,
+        asend_mail_later,
+        enqueue_messages,
+        send_mail_later,
+    )
     from .bulk import asend_bulk, send_bulk
     from .health import test_connection
-    from .sending import asend_mail, asend_messages, get_mailer
+    from .mailers import get_mailer
+    from .sending import asend_mail, asend_messages
 
 __version__ = "0.1.0"
-
-#: Public name -> the module that defines it, imported when first used.
-_LAZY = {
-    "asend_bulk": ".bulk",
-    "asend_mail": ".sending",
-    "asend_messages": ".sending",
-    "get_mailer": ".sending",
-    "send_bulk": ".bulk",
-    "test_connection": ".health",
-}
 
 __all__ = [
     "DeliveryStatus",
     "FluxMailException",
     "RecipientStatus",
+    "aenqueue_messages",
+    "asend_bulk",
+    "asend_mail",
+    "asend_mail_later",
+    "asend_messages",
+    "enqueue_messages",
+    "get_mailer",
     "options_from_env",
+    "send_bulk",
+    "send_mail_later",
     "settings_from_env",
-    *_LAZY,
+    "test_connection",
 ]
+
+#: Public name -> the module that defines it, imported when first used.
+_LAZY = {
+    "aenqueue_messages": ".background",
+    "asend_bulk": ".bulk",
+    "asend_mail": ".sending",
+    "asend_mail_later": ".background",
+    "asend_messages": ".sending",
+    "enqueue_messages": ".background",
+    "get_mailer": ".mailers",
+    "send_bulk": ".bulk",
+    "send_mail_later": ".background",
+    "test_connection": ".health",
+}
 
 
 def __getattr__(name: str) -> Any:

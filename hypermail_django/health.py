@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .mailers import MailerSpec, get_mailer
+from .mailers import MailerSpec, get_mailer_spec
 from .transport.probe import ProbeFailed, ProbeResult, probe
 
 __all__ = ["ProbeFailed", "check_mailer", "test_connection"]
@@ -47,7 +47,7 @@ def test_connection(
     """
     if timeout is not None and not timeout > 0:
         raise ValueError(f"timeout must be more than 0 seconds, got {timeout!r}")
-    result = check_mailer(get_mailer(using), timeout=timeout)
+    result = check_mailer(get_mailer_spec(using), timeout=timeout)
     if not result.ok:
         raise ProbeFailed(result)
     return result.to_dict()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core.mail.backends.base import BaseEmailBackend
 from django.utils.module_loading import import_string
 
 from .backends import FluxMailBackend
@@ -99,8 +100,8 @@ def configured_mailers() -> list[MailerSpec]:
     return [_spec(alias, mailers[alias]) for alias in aliases]
 
 
-def get_mailer(using: str | None = None) -> MailerSpec:
-    """The mailer ``using`` names (None: the default one).
+def get_mailer_spec(using: str | None = None) -> MailerSpec:
+    """The description of the mailer ``using`` names (None: the default one).
 
     Raises ConfigurationError (code ``unknown_mailer``) for an alias the
     settings do not define.
@@ -122,6 +123,36 @@ def get_mailer(using: str | None = None) -> MailerSpec:
             code="unknown_mailer",
         )
     return _spec(alias, mailers[alias])
+
+
+def get_mailer(using: str | None = None, **overrides: Any) -> BaseEmailBackend:
+    """A new instance of the mailer ``using`` names, as ``send_mail(using=...)``
+    would use it: ``django.core.mail.mailers[using]`` with Django 6.1's
+    ``MAILERS``; otherwise ``EMAIL_BACKEND`` built with ``overrides``, as
+    ``get_connection(**overrides)`` builds it -- without calling
+    ``get_connection()``, which warns on Django 6.1 on every call.
+
+    The one way every helper of ours (async, bulk, background, password reset)
+    finds a mailer.
+    """
+    if mailers_configured():
+        if overrides:
+            raise TypeError(
+                f"{', '.join(sorted(overrides))} cannot be passed with MAILERS; "
+                "set them in the mailer's OPTIONS."
+            )
+        from django.core.mail import mailers
+
+        return mailers[using or DEFAULT_ALIAS]
+    if using not in (None, DEFAULT_ALIAS):
+        raise ConfigurationError(
+            f"using={using!r} names a mailer, but this project has no MAILERS "
+            "setting (Django 6.1+), so the only mailer is EMAIL_BACKEND. Leave "
+            "using unset, or define MAILERS.",
+            code="unknown_mailer",
+        )
+    backend: BaseEmailBackend = import_string(_legacy_spec().backend)(**overrides)
+    return backend
 
 
 def _legacy_spec() -> MailerSpec:

@@ -1,7 +1,5 @@
-"""Module-level sending helpers beyond Django's: the async ``asend_mail`` and
-``asend_messages``, and :func:`get_mailer`, which they and the bulk sender use to
-find a mailer the way Django's own helpers do.
-"""
+"""The async twins of Django's module-level helpers: ``asend_mail`` and
+``asend_messages``."""
 
 from __future__ import annotations
 
@@ -9,30 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.core import mail
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.core.mail.backends.base import BaseEmailBackend
 
-from .compat import MAILERS_SUPPORTED, mailers_configured
-from .exceptions import ConfigurationError
-
-
-def get_mailer(using: str | None = None, **overrides: Any) -> BaseEmailBackend:
-    """The mailer ``send_mail(using=...)`` would use: ``MAILERS[using]`` on Django
-    6.1, or the ``EMAIL_BACKEND`` built with ``overrides`` (``get_connection``)."""
-    if using is not None or mailers_configured():
-        if not MAILERS_SUPPORTED:
-            raise ConfigurationError(
-                f"using={using!r} needs Django 6.1's MAILERS setting; with the "
-                "EMAIL_* settings there is only the default mailer."
-            )
-        if overrides:
-            raise TypeError(
-                f"{', '.join(overrides)} cannot be combined with MAILERS; set them "
-                "in the mailer's OPTIONS."
-            )
-        return mail.mailers[using or "default"]
-    return mail.get_connection(**overrides)
+from .mailers import get_mailer
 
 
 async def asend_messages(

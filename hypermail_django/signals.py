@@ -10,6 +10,19 @@
   ``fail_silently``).
 
 ``sender`` is the backend class.
+
+Background delivery (``hypermail_django.background``) has no Django message in
+the worker, only its serialized bytes, so its outcomes have signals of their
+own, identified by Message-ID and mailer alias:
+
+- ``background_sent(sender, message_id, status, alias)``: a worker delivered
+  the message to at least one recipient.
+- ``background_send_failed(sender, message_id, error, status, alias)``: a
+  worker gave up on one or more recipients: refused permanently (5xx), or still
+  deferred when re-enqueueing was no longer allowed. ``status`` tells each
+  recipient's fate; ``error`` is the ``SendError`` that ended it.
+
+For these two, ``sender`` is the class of the mailer that handled the message.
 """
 
 from django.dispatch import Signal
@@ -17,3 +30,5 @@ from django.dispatch import Signal
 pre_send = Signal()
 post_send = Signal()
 send_failed = Signal()
+background_sent = Signal()
+background_send_failed = Signal()

@@ -17,7 +17,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.mail import EmailMessage
 
-from ..sending import get_mailer
+from ..mailers import get_mailer
 from ..transport import TransportConfig
 from ..transport.async_pool import AsyncLease, get_async_pool
 from ..transport.async_sender import asend_envelope

@@ -18,7 +18,7 @@ from typing import Any
 from django.core.mail import EmailMessage
 
 from ..exceptions import FluxMailException
-from ..sending import get_mailer
+from ..mailers import get_mailer
 from ..transport import Lease, TransportConfig, get_pool, send_envelope
 from .account import BulkAccount, BulkResult, OnError, OnSuccess
 from .preparation import prepare_stream, worker_count

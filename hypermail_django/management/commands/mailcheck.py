@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...exceptions import ConfigurationError
 from ...health import check_mailer
-from ...mailers import MailerSpec, configured_mailers, get_mailer
+from ...mailers import MailerSpec, configured_mailers, get_mailer_spec
 from ...transport.probe import ProbeResult
 
 HEALTHY, UNHEALTHY, MISCONFIGURED, SKIPPED = (
@@ -126,7 +126,7 @@ class Command(BaseCommand):
     ) -> list[MailerReport]:
         if not every:
             try:
-                spec = get_mailer(using)
+                spec = get_mailer_spec(using)
             except ConfigurationError as error:
                 alias = using or "default"
                 return [MailerReport(alias, None, MISCONFIGURED, error=error)]
