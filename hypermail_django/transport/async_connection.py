@@ -12,22 +12,11 @@ from collections.abc import Sequence
 
 import aiosmtplib
 
+from . import failures
 from .config import TransportConfig
-from .connection import StaleConnection, is_transient_code
+from .connection import StaleConnection
 from .envelope import Envelope
-from .errors import (
-    AuthenticationFailed,
-    CertificateFailed,
-    ConnectionFailed,
-    ConnectionLost,
-    ConnectTimeout,
-    DataRefused,
-    GreetingRefused,
-    SenderRefused,
-    SendError,
-    SMTPUTF8Unsupported,
-    TLSFailed,
-)
+from .errors import SendError
 from .results import RecipientStatus
 
 #: Errors meaning the conversation is over: the socket closed or stopped answering.
@@ -53,28 +42,15 @@ async def open_async_connection(
         await smtp.ehlo()
         if config.use_tls:
             if not smtp.supports_extension("starttls"):
-                raise TLSFailed(
-                    f"{where} does not offer STARTTLS but use_tls is on; nothing "
-                    "was sent. Check the port (587 for STARTTLS, 465 for use_ssl).",
-                    code="tls_unavailable",
-                )
+                raise failures.tls_unavailable(where)
             try:
                 await smtp.starttls(tls_context=ssl_context)
             except aiosmtplib.SMTPResponseException as exc:
-                raise TLSFailed(
-                    f"{where} refused STARTTLS: {exc.code} {exc.message}",
-                    smtp_code=exc.code,
-                    smtp_error=exc.message,
-                    transient=is_transient_code(exc.code),
-                ) from None
+                raise failures.tls_refused(where, exc.code, exc.message) from None
             await smtp.ehlo()  # Capabilities before TLS no longer count (RFC 3207).
         if config.authenticates:
             if not smtp.supports_extension("auth"):
-                raise AuthenticationFailed(
-                    f"{where} offers no AUTH; set use_tls/use_ssl if it only offers "
-                    "AUTH over TLS, or remove the username and password.",
-                    code="auth_unsupported",
-                )
+                raise failures.auth_unsupported(where)
             await smtp.login(config.username, config.password)
         return smtp
     except SendError:
@@ -86,49 +62,23 @@ async def open_async_connection(
 
 
 def _connect_error(exc: Exception, where: str, config: TransportConfig) -> SendError:
-    cause = exc.__cause__ or exc.__context__
-    for candidate in (exc, cause):
+    """Classify a failure while connecting, securing or logging in."""
+    for candidate in (exc, exc.__cause__ or exc.__context__):
         if isinstance(candidate, ssl.SSLCertVerificationError):
-            return CertificateFailed(
-                f"The certificate of {where} failed verification: "
-                f"{candidate.verify_message}. Trust its CA (SSL_CERT_FILE) or fix "
-                "the host name."
-            )
+            return failures.certificate_failed(where, candidate.verify_message)
         if isinstance(candidate, ssl.SSLError):
-            return TLSFailed(
-                f"TLS with {where} failed: {candidate.reason or candidate}"
-            )
+            return failures.tls_failed(where, candidate.reason or candidate)
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-        return AuthenticationFailed(
-            f"{where} refused the credentials for user {config.username!r}: "
-            f"{exc.code} {exc.message}",
-            smtp_code=exc.code,
-            smtp_error=exc.message,
-            transient=is_transient_code(exc.code),
-        )
+        return failures.auth_refused(where, config.username, exc.code, exc.message)
     if isinstance(exc, aiosmtplib.SMTPTimeoutError):
-        return ConnectTimeout(f"{where} did not answer in time", transient=True)
+        return failures.setup_timeout(where)
     if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
-        return GreetingRefused(
-            f"{where} refused the connection: {exc.code} {exc.message}",
-            smtp_code=exc.code,
-            smtp_error=exc.message,
-            transient=is_transient_code(exc.code),
-        )
+        return failures.greeting_refused(where, exc.code, exc.message)
     if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return ConnectionFailed(
-            f"{where} answered {exc.code} {exc.message} during setup",
-            smtp_code=exc.code,
-            smtp_error=exc.message,
-            transient=is_transient_code(exc.code),
-        )
+        return failures.setup_refused(where, exc.code, exc.message)
     if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
-        return ConnectionLost(
-            f"{where} closed the connection during setup", transient=True
-        )
-    if isinstance(exc, (aiosmtplib.SMTPConnectError, OSError)):
-        return ConnectionFailed(f"Could not connect to {where}: {exc}", transient=True)
-    return ConnectionFailed(f"SMTP setup with {where} failed: {exc}")
+        return failures.setup_lost(where, exc)
+    return failures.unreachable(where, exc)
 
 
 async def adeliver(
@@ -138,21 +88,8 @@ async def adeliver(
 
     Behaves exactly as :func:`.connection.deliver`.
     """
-    options = []
-    encoding = "ascii"
-    if smtp.supports_extension("size"):
-        options.append(f"SIZE={len(envelope.data)}")
-    if envelope.smtputf8:
-        if not smtp.supports_extension("smtputf8"):
-            raise SMTPUTF8Unsupported(
-                f"Message {envelope.message_id}: an address has a non-ASCII local "
-                "part, which needs SMTPUTF8, and the server does not offer it.",
-            )
-        options.append("SMTPUTF8")
-        if smtp.supports_extension("8bitmime"):
-            options.append("BODY=8BITMIME")
-        encoding = "utf-8"
-
+    options = failures.mail_options(envelope, smtp.supports_extension)
+    encoding = "utf-8" if envelope.smtputf8 else "ascii"
     try:
         await smtp.mail(envelope.mail_from, options=options, encoding=encoding)
     except aiosmtplib.SMTPSenderRefused as exc:
@@ -160,22 +97,13 @@ async def adeliver(
             smtp.close()
             raise StaleConnection(exc.message) from exc
         await _reset(smtp)
-        raise SenderRefused(
-            f"The server refused sender {envelope.mail_from!r}: {exc.code} "
-            f"{exc.message}",
-            sender=envelope.mail_from,
-            smtp_code=exc.code,
-            smtp_error=exc.message,
-            transient=is_transient_code(exc.code),
-        ) from None
+        raise failures.sender_refused(envelope, exc.code, exc.message) from None
     except (aiosmtplib.SMTPServerDisconnected, OSError) as exc:
         smtp.close()
         raise StaleConnection(str(exc)) from exc
     except aiosmtplib.SMTPTimeoutError as exc:
         smtp.close()
-        raise ConnectionLost(
-            f"The server stopped answering at MAIL FROM: {exc}", transient=True
-        ) from None
+        raise failures.lost_while_sending(envelope, exc) from None
 
     statuses: dict[str, RecipientStatus] = {}
     accepted: list[str] = []
@@ -197,22 +125,12 @@ async def adeliver(
         response = await smtp.data(envelope.data)
     except aiosmtplib.SMTPDataError as exc:
         await _reset(smtp)
-        error = DataRefused(
-            f"The server refused message {envelope.message_id}: {exc.code} "
-            f"{exc.message}",
-            smtp_code=exc.code,
-            smtp_error=exc.message,
-            transient=is_transient_code(exc.code),
-        )
-        refusal = RecipientStatus.from_reply(exc.code, exc.message)
-        error.attempt_statuses = {rcpt: refusal for rcpt in accepted} | statuses
-        raise error from None
+        raise failures.data_refused(
+            envelope, exc.code, exc.message, accepted, statuses
+        ) from None
     except _GONE as exc:
         smtp.close()
-        raise ConnectionLost(
-            f"The connection was lost while sending {envelope.message_id}: {exc}",
-            transient=True,
-        ) from None
+        raise failures.lost_while_sending(envelope, exc) from None
     sent = RecipientStatus("sent", response.code, response.message)
     return {rcpt: sent for rcpt in accepted} | statuses
 

@@ -1,8 +1,9 @@
 """Open an SMTP connection and run one delivery attempt on it, with smtplib.
 
-Every failure leaves here as a :class:`~.errors.SendError` whose ``transient`` flag
-the retry policy reads: 4xx replies, timeouts, refused and dropped connections are
-transient; 5xx replies and TLS or certificate problems are permanent.
+Every failure leaves here as a :class:`~.errors.SendError` (built by
+:mod:`.failures`) whose ``transient`` flag the retry policy reads: 4xx replies,
+timeouts, refused and dropped connections are transient; 5xx replies and TLS or
+certificate problems are permanent.
 """
 
 from __future__ import annotations
@@ -11,31 +12,29 @@ import smtplib
 import ssl
 from collections.abc import Sequence
 
+from . import failures
 from .config import TransportConfig
 from .envelope import Envelope
-from .errors import (
-    AuthenticationFailed,
-    CertificateFailed,
-    ConnectionFailed,
-    ConnectionLost,
-    ConnectTimeout,
-    DataRefused,
-    GreetingRefused,
-    SenderRefused,
-    SendError,
-    SMTPUTF8Unsupported,
-    TLSFailed,
-)
+from .errors import SendError
+from .failures import is_transient_code
+from .failures import text as _text
 from .results import RecipientStatus
+
+__all__ = [
+    "QUIT_TIMEOUT",
+    "StaleConnection",
+    "create_ssl_context",
+    "deliver",
+    "is_open",
+    "is_transient_code",
+    "open_connection",
+    "quit_connection",
+]
 
 
 class StaleConnection(Exception):
     """The connection was dead before anything was sent on it (MAIL FROM failed
     with a closed socket or a 421). Safe to replace and try again at once."""
-
-
-def is_transient_code(code: int) -> bool:
-    return 400 <= code < 500
 
 
 def create_ssl_context(config: TransportConfig) -> ssl.SSLContext:
@@ -96,82 +95,47 @@ def _starttls(
     Shared with the health probe, so a check fails exactly as sending would.
     """
     if not conn.has_extn("starttls"):
-        raise TLSFailed(
-            f"{where} does not offer STARTTLS but use_tls is on; nothing "
-            "was sent. Check the port (587 for STARTTLS, 465 for use_ssl).",
-            code="tls_unavailable",
-        )
+        raise failures.tls_unavailable(where)
     try:
         return conn.starttls(context=ssl_context)
     except smtplib.SMTPResponseException as exc:  # smtplib raises for non-220.
-        raise TLSFailed(
-            f"{where} refused STARTTLS: {exc.smtp_code} {_text(exc.smtp_error)}",
-            smtp_code=exc.smtp_code,
-            smtp_error=exc.smtp_error,
-            transient=is_transient_code(exc.smtp_code),
-        ) from None
+        raise failures.tls_refused(where, exc.smtp_code, exc.smtp_error) from None
 
 
 def _login(
     conn: smtplib.SMTP, config: TransportConfig, where: str
 ) -> tuple[int, bytes]:
     if not conn.has_extn("auth"):
-        raise AuthenticationFailed(
-            f"{where} offers no AUTH; set use_tls/use_ssl if it only offers AUTH "
-            "over TLS, or remove the username and password.",
-            code="auth_unsupported",
-        )
+        raise failures.auth_unsupported(where)
     try:
         return conn.login(config.username, config.password)
     except smtplib.SMTPAuthenticationError as exc:
-        raise AuthenticationFailed(
-            f"{where} refused the credentials for user {config.username!r}: "
-            f"{exc.smtp_code} {_text(exc.smtp_error)}",
-            smtp_code=exc.smtp_code,
-            smtp_error=exc.smtp_error,
-            transient=is_transient_code(exc.smtp_code),
+        raise failures.auth_refused(
+            where, config.username, exc.smtp_code, exc.smtp_error
         ) from None
 
 
 def _connect_error(exc: BaseException, where: str) -> SendError:
+    """Classify a failure while connecting, securing or logging in."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return CertificateFailed(
-            f"The certificate of {where} failed verification: {exc.verify_message}. "
-            "Trust its CA (SSL_CERT_FILE) or fix the host name.",
-        )
+        return failures.certificate_failed(where, exc.verify_message)
     if isinstance(exc, ssl.SSLError):
-        return TLSFailed(f"TLS with {where} failed: {exc.reason or exc}")
+        return failures.tls_failed(where, exc.reason or exc)
     if isinstance(exc, smtplib.SMTPConnectError):
-        return GreetingRefused(
-            f"{where} refused the connection: {exc.smtp_code} {_text(exc.smtp_error)}",
-            smtp_code=exc.smtp_code,
-            smtp_error=exc.smtp_error,
-            transient=is_transient_code(exc.smtp_code),
-        )
+        return failures.greeting_refused(where, exc.smtp_code, exc.smtp_error)
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         if isinstance(exc.__context__, TimeoutError):
             # smtplib turns a read timeout into "Connection unexpectedly closed".
-            return ConnectTimeout(
-                f"{where} did not answer in time during setup", transient=True
-            )
-        return ConnectionLost(
-            f"{where} closed the connection during setup: {exc}", transient=True
-        )
+            return failures.setup_timeout(where)
+        return failures.setup_lost(where, exc)
     if isinstance(exc, smtplib.SMTPResponseException):
-        return ConnectionFailed(
-            f"{where} answered {exc.smtp_code} {_text(exc.smtp_error)} during setup",
-            smtp_code=exc.smtp_code,
-            smtp_error=exc.smtp_error,
-            transient=is_transient_code(exc.smtp_code),
-        )
+        return failures.setup_refused(where, exc.smtp_code, exc.smtp_error)
     if isinstance(exc, TimeoutError):
-        return ConnectTimeout(f"Timed out connecting to {where}", transient=True)
+        return failures.setup_timeout(where)
     if isinstance(exc, OSError):
-        return ConnectionFailed(
-            f"Could not connect to {where}: {exc.strerror or exc}", transient=True
-        )
+        return failures.unreachable(where, exc.strerror or exc)
     if isinstance(exc, smtplib.SMTPException):
-        return ConnectionFailed(f"SMTP setup with {where} failed: {exc}")
+        return failures.unreachable(where, exc)
     raise exc
 
 
@@ -184,22 +148,9 @@ def deliver(
     :class:`StaleConnection` when the connection proved dead before anything was
     sent, and a :class:`SendError` when the attempt failed as a whole.
     """
-    data = envelope.data
-    mail_options = []
-    if conn.has_extn("size"):
-        mail_options.append(f"SIZE={len(data)}")
-    if envelope.smtputf8:
-        if not conn.has_extn("smtputf8"):
-            raise SMTPUTF8Unsupported(
-                f"Message {envelope.message_id}: an address has a non-ASCII local "
-                "part, which needs SMTPUTF8, and the server does not offer it.",
-            )
-        mail_options.append("SMTPUTF8")
-        if conn.has_extn("8bitmime"):
-            mail_options.append("BODY=8BITMIME")
-
+    options = failures.mail_options(envelope, conn.has_extn)
     try:
-        code, reply = conn.mail(envelope.mail_from, mail_options)
+        code, reply = conn.mail(envelope.mail_from, options)
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         _abort(conn)
         raise StaleConnection(str(exc)) from exc
@@ -208,13 +159,7 @@ def deliver(
         raise StaleConnection(_text(reply))
     if code != 250:
         _reset(conn)
-        raise SenderRefused(
-            f"The server refused sender {envelope.mail_from!r}: {code} {_text(reply)}",
-            sender=envelope.mail_from,
-            smtp_code=code,
-            smtp_error=reply,
-            transient=is_transient_code(code),
-        )
+        raise failures.sender_refused(envelope, code, reply)
 
     statuses: dict[str, RecipientStatus] = {}
     accepted: list[str] = []
@@ -234,25 +179,13 @@ def deliver(
         if not accepted:
             _reset(conn)
             return statuses
-        data_code, data_reply = _data(conn, data)
+        data_code, data_reply = _data(conn, envelope.data)
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         _abort(conn)
-        raise ConnectionLost(
-            f"The connection was lost while sending {envelope.message_id}: {exc}",
-            transient=True,
-        ) from exc
+        raise failures.lost_while_sending(envelope, exc) from exc
     if data_code != 250:
         _reset(conn)
-        error = DataRefused(
-            f"The server refused message {envelope.message_id}: "
-            f"{data_code} {_text(data_reply)}",
-            smtp_code=data_code,
-            smtp_error=data_reply,
-            transient=is_transient_code(data_code),
-        )
-        refusal = RecipientStatus.from_reply(data_code, data_reply)
-        error.attempt_statuses = {rcpt: refusal for rcpt in accepted} | statuses
-        raise error
+        raise failures.data_refused(envelope, data_code, data_reply, accepted, statuses)
     sent = RecipientStatus("sent", data_code, _text(data_reply))
     return {rcpt: sent for rcpt in accepted} | statuses
 
@@ -295,9 +228,3 @@ def quit_connection(conn: smtplib.SMTP) -> None:
 
 def is_open(conn: smtplib.SMTP) -> bool:
     return conn.sock is not None
-
-
-def _text(reply: bytes | str | None) -> str:
-    if reply is None:
-        return ""
-    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply

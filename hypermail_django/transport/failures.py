@@ -1,0 +1,172 @@
+"""Every failure the transport reports, built in one place.
+
+The smtplib and aiosmtplib paths meet the same situations through different
+exception types; both turn them into the same :class:`~.errors.SendError`
+here, with the same message, code and ``transient`` flag, so callers and the
+retry policy cannot tell which library spoke to the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .envelope import Envelope
+from .errors import (
+    AuthenticationFailed,
+    CertificateFailed,
+    ConnectionFailed,
+    ConnectionLost,
+    ConnectTimeout,
+    DataRefused,
+    GreetingRefused,
+    SenderRefused,
+    SMTPUTF8Unsupported,
+    TLSFailed,
+)
+from .results import RecipientStatus
+
+Reply = bytes | str | None
+
+
+def is_transient_code(code: int) -> bool:
+    return 400 <= code < 500
+
+
+def text(reply: Reply) -> str:
+    if reply is None:
+        return ""
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+
+
+def mail_options(envelope: Envelope, offers: Callable[[str], bool]) -> list[str]:
+    """The ``MAIL FROM`` parameters for ``envelope`` on a server that ``offers``
+    the named ESMTP extensions. Refuses, before anything is sent, an envelope
+    that needs SMTPUTF8 on a server without it."""
+    options = []
+    if offers("size"):
+        options.append(f"SIZE={len(envelope.data)}")
+    if envelope.smtputf8:
+        if not offers("smtputf8"):
+            raise SMTPUTF8Unsupported(
+                f"Message {envelope.message_id}: an address has a non-ASCII local "
+                "part, which needs SMTPUTF8, and the server does not offer it.",
+            )
+        options.append("SMTPUTF8")
+        if offers("8bitmime"):
+            options.append("BODY=8BITMIME")
+    return options
+
+
+def tls_unavailable(where: str) -> TLSFailed:
+    return TLSFailed(
+        f"{where} does not offer STARTTLS but use_tls is on; nothing was sent. "
+        "Check the port (587 for STARTTLS, 465 for use_ssl).",
+        code="tls_unavailable",
+    )
+
+
+def tls_refused(where: str, code: int, reply: Reply) -> TLSFailed:
+    return TLSFailed(
+        f"{where} refused STARTTLS: {code} {text(reply)}",
+        smtp_code=code,
+        smtp_error=reply,
+        transient=is_transient_code(code),
+    )
+
+
+def certificate_failed(where: str, reason: str) -> CertificateFailed:
+    return CertificateFailed(
+        f"The certificate of {where} failed verification: {reason}. "
+        "Trust its CA (SSL_CERT_FILE) or fix the host name."
+    )
+
+
+def tls_failed(where: str, reason: object) -> TLSFailed:
+    return TLSFailed(f"TLS with {where} failed: {reason}")
+
+
+def auth_unsupported(where: str) -> AuthenticationFailed:
+    return AuthenticationFailed(
+        f"{where} offers no AUTH; set use_tls/use_ssl if it only offers AUTH over "
+        "TLS, or remove the username and password.",
+        code="auth_unsupported",
+    )
+
+
+def auth_refused(
+    where: str, username: str, code: int, reply: Reply
+) -> AuthenticationFailed:
+    return AuthenticationFailed(
+        f"{where} refused the credentials for user {username!r}: {code} {text(reply)}",
+        smtp_code=code,
+        smtp_error=reply,
+        transient=is_transient_code(code),
+    )
+
+
+def greeting_refused(where: str, code: int, reply: Reply) -> GreetingRefused:
+    return GreetingRefused(
+        f"{where} refused the connection: {code} {text(reply)}",
+        smtp_code=code,
+        smtp_error=reply,
+        transient=is_transient_code(code),
+    )
+
+
+def setup_refused(where: str, code: int, reply: Reply) -> ConnectionFailed:
+    return ConnectionFailed(
+        f"{where} answered {code} {text(reply)} during setup",
+        smtp_code=code,
+        smtp_error=reply,
+        transient=is_transient_code(code),
+    )
+
+
+def setup_timeout(where: str) -> ConnectTimeout:
+    return ConnectTimeout(f"{where} did not answer in time", transient=True)
+
+
+def setup_lost(where: str, detail: object) -> ConnectionLost:
+    return ConnectionLost(
+        f"{where} closed the connection during setup: {detail}", transient=True
+    )
+
+
+def unreachable(where: str, detail: object) -> ConnectionFailed:
+    return ConnectionFailed(f"Could not connect to {where}: {detail}", transient=True)
+
+
+def sender_refused(envelope: Envelope, code: int, reply: Reply) -> SenderRefused:
+    return SenderRefused(
+        f"The server refused sender {envelope.mail_from!r}: {code} {text(reply)}",
+        sender=envelope.mail_from,
+        smtp_code=code,
+        smtp_error=reply,
+        transient=is_transient_code(code),
+    )
+
+
+def data_refused(
+    envelope: Envelope,
+    code: int,
+    reply: Reply,
+    accepted: list[str],
+    statuses: dict[str, RecipientStatus],
+) -> DataRefused:
+    """The content was refused: nobody accepted in this attempt got it."""
+    error = DataRefused(
+        f"The server refused message {envelope.message_id}: {code} {text(reply)}",
+        smtp_code=code,
+        smtp_error=reply,
+        transient=is_transient_code(code),
+    )
+    refusal = RecipientStatus.from_reply(code, reply or "")
+    error.attempt_statuses = {rcpt: refusal for rcpt in accepted} | statuses
+    return error
+
+
+def lost_while_sending(envelope: Envelope, detail: object) -> ConnectionLost:
+    return ConnectionLost(
+        f"The connection was lost while sending {envelope.message_id}: {detail}",
+        transient=True,
+    )
