@@ -22,41 +22,57 @@ if TYPE_CHECKING:
         send_mail_later,
     )
     from .bulk import asend_bulk, send_bulk
+    from .email_template import EmailTemplate
     from .health import test_connection
     from .mailers import get_mailer
+    from .message import HypermailMessage
+    from .outbox import clear_outbox, get_outbox
     from .sending import asend_mail, asend_messages
+    from .templated import TemplatedEmail, send_templated_mail
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DeliveryStatus",
+    "EmailTemplate",
     "FluxMailException",
+    "HypermailMessage",
     "RecipientStatus",
+    "TemplatedEmail",
     "aenqueue_messages",
     "asend_bulk",
     "asend_mail",
     "asend_mail_later",
     "asend_messages",
+    "clear_outbox",
     "enqueue_messages",
     "get_mailer",
+    "get_outbox",
     "options_from_env",
     "send_bulk",
     "send_mail_later",
+    "send_templated_mail",
     "settings_from_env",
     "test_connection",
 ]
 
 #: Public name -> the module that defines it, imported when first used.
 _LAZY = {
+    "EmailTemplate": ".email_template",
+    "HypermailMessage": ".message",
+    "TemplatedEmail": ".templated",
     "aenqueue_messages": ".background",
     "asend_bulk": ".bulk",
     "asend_mail": ".sending",
     "asend_mail_later": ".background",
     "asend_messages": ".sending",
+    "clear_outbox": ".outbox",
     "enqueue_messages": ".background",
     "get_mailer": ".mailers",
+    "get_outbox": ".outbox",
     "send_bulk": ".bulk",
     "send_mail_later": ".background",
+    "send_templated_mail": ".templated",
     "test_connection": ".health",
 }
 

@@ -81,14 +81,30 @@ def _existing_file(value: Any, where: str) -> str | None:
     return path
 
 
+def _inliner(value: Any, where: str) -> Any:
+    from .css import get_inliner
+
+    try:
+        get_inliner(value)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from None
+    return value
+
+
 @dataclass(frozen=True)
 class Option:
-    """One backend option: its keyword, its legacy setting, default and check."""
+    """One backend option: its keyword, its legacy setting, default and check.
+
+    ``transport`` options configure the SMTP transport (``TransportConfig``);
+    the others configure how every backend prepares a message (CSS inlining),
+    so the memory and console backends take them too.
+    """
 
     name: str
     setting: str
     default: Any
     check: Check
+    transport: bool = True
 
 
 #: Every option the backend takes, in documentation order. Django's own first.
@@ -120,8 +136,23 @@ OPTIONS: dict[str, Option] = {
             100,
             _count,
         ),
+        Option(
+            "css_inline", "EMAIL_FLUXMAIL_CSS_INLINE", False, _flag, transport=False
+        ),
+        Option(
+            "css_inliner",
+            "EMAIL_FLUXMAIL_CSS_INLINER",
+            "css_inline",
+            _inliner,
+            transport=False,
+        ),
     )
 }
+
+#: The options of the preparation every backend shares (memory, console, SMTP).
+PREPARATION_OPTIONS: tuple[str, ...] = tuple(
+    name for name, option in OPTIONS.items() if not option.transport
+)
 
 #: Django's backend falls back to the setting when these are falsy, not just None.
 _FALSY_MEANS_UNSET = {"host", "port"}
@@ -160,19 +191,10 @@ def resolve_options(
     if unknown:
         raise ConfigurationError(_unknown_message(unknown, alias))
 
-    resolved: dict[str, Any] = {}
-    for name, option in OPTIONS.items():
-        value = given.get(name)
-        unset = (not value) if name in _FALSY_MEANS_UNSET else value is None
-        if not unset:
-            where = _option_label(name, alias)
-        elif alias is None and (value := _setting(option.setting)) is not _UNSET:
-            where = option.setting
-        else:
-            value, where = option.default, name
-        if name == "timeout" and value is None:
-            value = option.default  # Django's EMAIL_TIMEOUT defaults to None: never.
-        resolved[name] = value if value is None else option.check(value, where)
+    resolved = {
+        name: _resolve_one(option, given.get(name), alias)
+        for name, option in OPTIONS.items()
+    }
 
     if alias is not None and not given.get("host"):
         raise ConfigurationError(
@@ -203,6 +225,44 @@ def resolve_options(
     return resolved
 
 
+def _resolve_one(option: Option, value: Any, alias: str | None) -> Any:
+    name = option.name
+    unset = (not value) if name in _FALSY_MEANS_UNSET else value is None
+    if not unset:
+        where = _option_label(name, alias)
+    elif alias is None and (value := _setting(option.setting)) is not _UNSET:
+        where = option.setting
+    else:
+        value, where = option.default, name
+    if name == "timeout" and value is None:
+        value = option.default  # Django's EMAIL_TIMEOUT defaults to None: never.
+    return value if value is None else option.check(value, where)
+
+
+def resolve_preparation_options(
+    given: dict[str, Any],
+    *,
+    alias: str | None = None,
+    ignore: Iterable[str] = (),
+    backend: str = "Backend",
+) -> dict[str, Any]:
+    """Like :func:`resolve_options`, for backends that send nothing over SMTP.
+
+    Only the preparation options (``css_inline``, ...) are read and checked.
+    Transport options (``host``, ``password``...) are accepted and ignored, so
+    a project can swap ``BACKEND`` for the memory or console backend without
+    touching ``OPTIONS``; any other keyword is an error.
+    """
+    ignored = set(ignore) & {"fail_silently"}  # as in resolve_options
+    unknown = [name for name in given if name not in OPTIONS and name not in ignored]
+    if unknown:
+        raise ConfigurationError(_unknown_message(unknown, alias, backend))
+    return {
+        name: _resolve_one(OPTIONS[name], given.get(name), alias)
+        for name in PREPARATION_OPTIONS
+    }
+
+
 def settings_for(options: dict[str, Any]) -> dict[str, Any]:
     """Rename backend options to their settings (``max_retries`` ->
     ``EMAIL_FLUXMAIL_MAX_RETRIES``), for projects on the ``EMAIL_*`` settings."""
@@ -217,8 +277,10 @@ def _option_label(name: str, alias: str | None, setting: str | None = None) -> s
     return f"the {name!r} option"
 
 
-def _unknown_message(unknown: list[str], alias: str | None) -> str:
-    where = f"MAILERS[{alias!r}]['OPTIONS']" if alias is not None else "FluxMailBackend"
+def _unknown_message(
+    unknown: list[str], alias: str | None, backend: str = "FluxMailBackend"
+) -> str:
+    where = f"MAILERS[{alias!r}]['OPTIONS']" if alias is not None else backend
     parts = []
     for name in unknown:
         close = difflib.get_close_matches(name, OPTIONS, n=1)

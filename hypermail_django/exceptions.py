@@ -8,6 +8,8 @@ All derive from :class:`FluxMailException`, whose ``code`` is stable (see
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .transport.errors import (
@@ -23,8 +25,14 @@ from .transport.errors import (
     TLSFailed,
 )
 
+if TYPE_CHECKING:
+    from .template_errors import TemplateNotFound
+
 __all__ = [
+    "AttachmentNotFound",
+    "AttachmentReadError",
     "AuthenticationFailed",
+    "CSSInlineError",
     "CancelSend",
     "ConfigurationError",
     "ConnectionFailed",
@@ -32,11 +40,14 @@ __all__ = [
     "DataRefused",
     "FluxMailException",
     "InvalidEmail",
+    "InvalidMessage",
+    "InvalidPriority",
     "RecipientsRefused",
     "SMTPUTF8Unsupported",
     "SendError",
     "SenderRefused",
     "TLSFailed",
+    "TemplateNotFound",
 ]
 
 
@@ -54,3 +65,47 @@ class InvalidEmail(FluxMailException, ValueError):
 
 class CancelSend(Exception):
     """Raise from a ``pre_send`` receiver to skip a message without an error."""
+
+
+class InvalidMessage(FluxMailException, ValueError):
+    """A message cannot be built as asked (e.g. inline images without HTML).
+
+    ``code`` says which rule was broken; the message says what to change.
+    """
+
+    default_code = "invalid_params"
+
+
+class InvalidPriority(InvalidMessage):
+    """``priority`` is not one of ``"high"``, ``"normal"``, ``"low"``."""
+
+    default_code = "invalid_priority"
+
+
+class AttachmentNotFound(FluxMailException, FileNotFoundError):
+    """A file to attach (or to inline as an image) does not exist."""
+
+    default_code = "attachment_not_found"
+
+
+class AttachmentReadError(FluxMailException, OSError):
+    """A file to attach exists but cannot be read (permissions, a directory...)."""
+
+    default_code = "read_error"
+
+
+class CSSInlineError(FluxMailException, ValueError):
+    """The CSS inliner could not process an HTML body."""
+
+    default_code = "css_inline_failed"
+
+
+def __getattr__(name: str) -> Any:
+    # TemplateNotFound is also Django's TemplateDoesNotExist, and importing
+    # Django's template package costs about 0.1 s: too much for the settings
+    # files that import this package. It is loaded on first use instead.
+    if name == "TemplateNotFound":
+        from .template_errors import TemplateNotFound
+
+        return TemplateNotFound
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,8 +3,9 @@
 Run it with ``./scripts/demo``. It starts an SMTP server on 127.0.0.1, points the
 test project at it through ``FLUXMAIL_*`` environment variables, sends a text
 mail, an HTML mail with an attachment, a mail with a BCC, a batch over one
-connection and a mail the server first answers with 451, then prints what the
-server received; then runs ``manage.py mailcheck`` against the same server.
+connection, a mail the server first answers with 451, and a templated HTML mail
+with inlined CSS and an inline image, then prints what the server received; then
+runs ``manage.py mailcheck`` against the same server.
 """
 
 from __future__ import annotations
@@ -81,13 +82,38 @@ def main() -> int:
         status = message.hypermail_status
         print(f"   attempts: {status.attempts}, status: {status.status}")
 
+        step("6. A templated HTML email: CSS inlined, with an inline logo")
+        from django.conf import settings
+
+        from hypermail_django import send_templated_mail
+
+        logo = settings.BASE_DIR / "templates" / "emails" / "welcome" / "logo.png"
+        send_templated_mail(
+            "emails/welcome",
+            {"name": "Erin", "activate_url": "https://example.com/activate/42"},
+            to=["erin@example.com"],
+            css_inline=True,
+            inline_images={"logo": logo},
+            unsubscribe_url="https://example.com/unsubscribe/42",
+        )
+        parsed = show(server).message()
+        image = parsed.get_body(("related",)).get_payload()[1]
+        html = parsed.get_body(("html",)).get_content()
+        start = html.index('<a class="button"')
+        print(f"   MIME: {mime_tree(parsed)}")
         print(
-            f"\nDone: {len(server.messages)} messages in 5 sending calls, each "
+            f"   inline image {image['Content-ID']}: {len(image.get_content())} bytes"
+        )
+        print(f"   inlined CSS: {html[start : html.index('>', start) + 1]}")
+        print(f"   List-Unsubscribe-Post: {parsed['List-Unsubscribe-Post']}")
+
+        print(
+            f"\nDone: {len(server.messages)} messages in 6 sending calls, each "
             f"through a new backend instance as Django makes them, delivered over "
             f"{server.sessions} SMTP connection(s)."
         )
 
-        step("\n6. manage.py mailcheck: connect, EHLO, NOOP, QUIT; no mail sent")
+        step("\n7. manage.py mailcheck: connect, EHLO, NOOP, QUIT; no mail sent")
         from django.core.management import call_command
 
         before = len(server.messages)
@@ -98,6 +124,14 @@ def main() -> int:
 
 def step(title: str) -> None:
     print(title)
+
+
+def mime_tree(part) -> str:
+    """A MIME tree on one line: multipart/alternative[text/plain, ...]."""
+    if part.is_multipart():
+        children = ", ".join(mime_tree(child) for child in part.iter_parts())
+        return f"{part.get_content_type()}[{children}]"
+    return part.get_content_type()
 
 
 def show(server: SMTPTestServer, last: int = 1):

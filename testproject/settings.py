@@ -32,6 +32,8 @@ ROOT_URLCONF = "testproject.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
+        # The demo's templated email, and the login and home pages.
+        "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -46,6 +48,10 @@ DATABASES = {
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}
 }
 USE_TZ = True
+# The password-reset pages (/accounts/password-reset/) and API (/api/) link
+# back to the login page; a successful login lands on the page saying who is in.
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
 DEFAULT_FROM_EMAIL = "Hypermail demo <demo@example.com>"
 SERVER_EMAIL = "server@example.com"
 ADMINS = ["admin@example.com"]

@@ -48,5 +48,8 @@ def test_demo_shows_delivery_bcc_reuse_and_a_survived_451():
     assert "new connections for the batch: 0" in out
     assert "attempts: 2, status: sent" in out
     assert "delivered over 1 SMTP connection(s)" in out
+    tree = "multipart/alternative[text/plain, multipart/related[text/html, image/png]]"
+    assert f"MIME: {tree}" in out
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in out
     assert "healthy in" in out
     assert "messages sent by the check: 0" in out

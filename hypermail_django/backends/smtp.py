@@ -6,6 +6,7 @@ import logging
 import ssl
 import threading
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
 from django.core.mail import EmailMessage
@@ -15,7 +16,7 @@ from django.core.mail.utils import DNS_NAME
 from .. import signals
 from ..compat import init_base_backend
 from ..conf import OPTIONS, resolve_options
-from ..exceptions import CancelSend, SendError
+from ..exceptions import SendError
 from ..transport import (
     DeliveryStatus,
     Envelope,
@@ -24,12 +25,16 @@ from ..transport import (
     get_pool,
     send_envelope,
 )
-from .envelope import build_envelope, prep_address
+from .asynchronous import AsyncSendingMixin
+from .base import PreparingBackendMixin
 
 logger = logging.getLogger("hypermail_django")
 
+#: The options the transport runs on; the rest (CSS inlining...) act before it.
+_TRANSPORT_OPTIONS = [f.name for f in fields(TransportConfig) if f.name in OPTIONS]
 
-class FluxMailBackend(DjangoSMTPBackend):
+
+class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBackend):
     """A drop-in for ``django.core.mail.backends.smtp.EmailBackend``.
 
     It takes the same options and keeps the same attributes and semantics, and
@@ -84,6 +89,8 @@ class FluxMailBackend(DjangoSMTPBackend):
         self.pool_size: int = resolved["pool_size"]
         self.max_connection_age: float = resolved["max_connection_age"]
         self.max_messages_per_connection: int = resolved["max_messages_per_connection"]
+        self.css_inline: bool = resolved["css_inline"]
+        self.css_inliner = resolved["css_inliner"]
         self._lease: Lease | None = None
         self._lock = threading.RLock()
 
@@ -99,7 +106,7 @@ class FluxMailBackend(DjangoSMTPBackend):
         ``backend.host`` after construction (as Django allows) is honoured.
         """
         return TransportConfig(
-            **{name: getattr(self, name) for name in OPTIONS},
+            **{name: getattr(self, name) for name in _TRANSPORT_OPTIONS},
             local_hostname=DNS_NAME.get_fqdn(),
         )
 
@@ -151,7 +158,7 @@ class FluxMailBackend(DjangoSMTPBackend):
         """
         if not email_messages:
             return 0
-        prepared = [(message, self.prepare(message)) for message in email_messages]
+        prepared = self._prepare_all(email_messages)
         config = self.transport_config
         with self._lock:
             lease = self._lease or Lease(get_pool(config))
@@ -165,25 +172,13 @@ class FluxMailBackend(DjangoSMTPBackend):
                 if lease is not self._lease:
                     lease.release()
 
-    def prep_address(self, address: Any, force_ascii: bool = True) -> str:
-        return prep_address(address, force_ascii=force_ascii)
-
-    def prepare(self, message: EmailMessage) -> Envelope | None:
-        """Validate and serialize ``message`` into the envelope that would be sent.
-
-        Runs ``pre_send`` first. Returns None when there is nothing to send (no
-        recipients, or a receiver cancelled it). Raises ``InvalidEmail`` for an
-        unusable address. Background and bulk sending call this once, then
-        :meth:`deliver` later or elsewhere.
-        """
-        if not message.recipients():
-            return None
-        try:
-            signals.pre_send.send(sender=type(self), message=message, backend=self)
-        except CancelSend:
-            message.hypermail_status = DeliveryStatus(cancelled=True)
-            return None
-        return build_envelope(message, self.prep_address)
+    def _record_failure(
+        self, message: EmailMessage, envelope: Envelope, error: SendError
+    ) -> DeliveryStatus:
+        status = error.status or DeliveryStatus(message_id=envelope.message_id)
+        message.hypermail_status = status
+        logger.error("Message %s was not sent: %s", envelope.message_id, error)
+        return status
 
     def deliver(self, envelope: Envelope) -> DeliveryStatus:
         """Send a prepared envelope through this mailer's pool and retry policy.
@@ -211,9 +206,7 @@ class FluxMailBackend(DjangoSMTPBackend):
         try:
             status = send_envelope(envelope, lease, config)
         except SendError as error:
-            status = error.status or DeliveryStatus(message_id=envelope.message_id)
-            message.hypermail_status = status
-            logger.error("Message %s was not sent: %s", envelope.message_id, error)
+            status = self._record_failure(message, envelope, error)
             signals.send_failed.send(
                 sender=type(self),
                 message=message,
