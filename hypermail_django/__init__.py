@@ -15,6 +15,8 @@ from .exceptions import FluxMailException
 from .transport import DeliveryStatus, RecipientStatus
 
 if TYPE_CHECKING:
+    from .auth.emails import send_password_reset_email
+    from .auth.tokens import generate_reset_token
     from .background import (
         aenqueue_messages,
         asend_mail_later,
@@ -46,11 +48,13 @@ __all__ = [
     "asend_messages",
     "clear_outbox",
     "enqueue_messages",
+    "generate_reset_token",
     "get_mailer",
     "get_outbox",
     "options_from_env",
     "send_bulk",
     "send_mail_later",
+    "send_password_reset_email",
     "send_templated_mail",
     "settings_from_env",
     "test_connection",
@@ -68,10 +72,12 @@ _LAZY = {
     "asend_messages": ".sending",
     "clear_outbox": ".outbox",
     "enqueue_messages": ".background",
+    "generate_reset_token": ".auth.tokens",
     "get_mailer": ".mailers",
     "get_outbox": ".outbox",
     "send_bulk": ".bulk",
     "send_mail_later": ".background",
+    "send_password_reset_email": ".auth.emails",
     "send_templated_mail": ".templated",
     "test_connection": ".health",
 }
