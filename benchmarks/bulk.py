@@ -27,16 +27,16 @@ def make_messages(count: int, salt: str) -> Iterator[object]:
     for n in range(count):
         name = f"Reader {salt}-{n}"
         items = "".join(
-            f"<li>Story {n}.{i}: something happened today</li>" for i in range(12)
+            f"<li>Story {n}.{i}: something happened today</li>" for i in range(28)
         )
         text = (
             f"Hello {name},\n\n"
-            + "".join(f"* Story {n}.{i}: something happened today\n" for i in range(12))
+            + "".join(f"* Story {n}.{i}: something happened today\n" for i in range(28))
             + "\nSee you next week.\n" * 8
         )
         html = (
             f"<html><body><h1>Hello {name}</h1><ul>{items}</ul>"
-            + "<p>See you next week.</p>" * 20
+            + "<p>See you next week.</p>" * 40
             + "</body></html>"
         )
         message = EmailMultiAlternatives(
