@@ -62,6 +62,14 @@ def server() -> Iterator[SMTPTestServer]:
         yield smtp
 
 
+@pytest.fixture(params=[False, True], ids=["one-command-at-a-time", "pipelining"])
+def either_dialogue_server(request: pytest.FixtureRequest) -> Iterator[SMTPTestServer]:
+    """A server without, then with, RFC 2920 PIPELINING: modules that override
+    ``server`` with it prove each behaviour holds in both dialogues."""
+    with SMTPTestServer(pipelining=request.param) as smtp:
+        yield smtp
+
+
 @pytest.fixture
 def tls_server(certs: TLSCertificates) -> Iterator[SMTPTestServer]:
     with SMTPTestServer(starttls=True, certs=certs, auth={"mailer": PASSWORD}) as smtp:

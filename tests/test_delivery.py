@@ -18,6 +18,12 @@ from hypermail_django.testing import SMTPTestServer
 from .conftest import requires_mailers
 
 
+@pytest.fixture
+def server(either_dialogue_server):
+    """Every test here runs against a server without and with PIPELINING."""
+    return either_dialogue_server
+
+
 def test_send_mail_is_delivered_through_the_configured_backend(use_server):
     count = mail.send_mail("Hello", "Body text", "from@example.com", ["to@example.com"])
     assert count == 1
@@ -214,3 +220,27 @@ def test_bytes_equal_what_djangos_own_backend_sends(server, make_backend):
     if not expected.endswith(b"\r\n"):
         expected += b"\r\n"  # smtplib ends DATA with CRLF "." CRLF for both
     assert received.data == expected
+
+
+def test_pipelining_sends_mail_rcpt_and_data_in_one_write(make_backend):
+    with SMTPTestServer(pipelining=True) as relay:
+        message = EmailMessage(
+            "P", "Body", "f@example.com", ["a@example.com", "b@example.com"]
+        )
+        assert make_backend(relay).send_messages([message]) == 1
+        (received,) = relay.messages
+        assert received.rcpt_tos == ["a@example.com", "b@example.com"]
+        batches = [chunk for _, chunk in relay.received_chunks if b"MAIL FROM" in chunk]
+    assert len(batches) == 1
+    assert b"RCPT TO:<a@example.com>" in batches[0]
+    assert b"RCPT TO:<b@example.com>" in batches[0]
+    assert batches[0].endswith(b"DATA\r\n")
+
+
+def test_without_pipelining_each_command_waits_for_its_reply(make_backend):
+    with SMTPTestServer(pipelining=False) as relay:
+        make_backend(relay).send_messages(
+            [EmailMessage("P", "B", "f@example.com", ["a@example.com"])]
+        )
+        chunks = [chunk for _, chunk in relay.received_chunks]
+    assert not any(b"MAIL FROM" in chunk and b"RCPT TO" in chunk for chunk in chunks)

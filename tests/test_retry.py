@@ -18,6 +18,12 @@ from hypermail_django.exceptions import (
 from hypermail_django.testing import SMTPTestServer
 
 
+@pytest.fixture
+def server(either_dialogue_server):
+    """Every test here runs against a server without and with PIPELINING."""
+    return either_dialogue_server
+
+
 def _message(*to: str) -> EmailMessage:
     return EmailMessage(
         "Subject", "Body", "from@example.com", list(to or ["a@example.com"])

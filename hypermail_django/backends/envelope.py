@@ -10,6 +10,7 @@ its Unicode and is serialized with the ``SMTPUTF8`` policy.
 
 from __future__ import annotations
 
+import functools
 from email.errors import HeaderParseError
 from email.headerregistry import Address, AddressHeader
 from typing import Any
@@ -30,7 +31,14 @@ def prep_address(address: Any, force_ascii: bool = True) -> str:
     It rejects CR/LF injection and anything that is not exactly one mailbox, and
     turns the parser's own crashes on malformed input into ``ValueError``.
     """
-    address = force_str(address)
+    return _addr_spec(force_str(address), force_ascii)
+
+
+@functools.lru_cache(maxsize=4096)
+def _addr_spec(address: str, force_ascii: bool) -> str:
+    """:func:`prep_address` on a string, memoized: a bulk send or a batch parses
+    the same sender for every message, and the parse is a pure function of its
+    input (errors are not cached; they are raised again)."""
     try:
         parsed = AddressHeader.value_parser(address)
     except (HeaderParseError, IndexError) as exc:

@@ -374,6 +374,11 @@ class _HarnessSMTP(SMTP):
         ):
             self._record_peer_certificate()
 
+    def data_received(self, data: bytes) -> None:
+        if not self.internal:
+            self.harness._record_chunk(self.session_number, data)
+        super().data_received(data)
+
     def connection_lost(self, error: Exception | None) -> None:
         if self.closed.done():
             return  # see abort()
@@ -529,6 +534,10 @@ class _HarnessSMTP(SMTP):
             responses = [r for r in responses if r[4:].upper() != "STARTTLS"]
             if offer and not self.tls_active:
                 responses.insert(len(responses) - 1, "250-STARTTLS")
+        if harness.pipelining:
+            # aiosmtpd reads commands one line at a time, so pipelined ones are
+            # answered in order; it just does not say so.
+            responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
 
     def on_tls_established(self) -> bool:
@@ -641,6 +650,9 @@ class SMTPTestServer:
             works for a client that sends it anyway.
         reply_delay: seconds to wait before every reply, greeting included, to
             simulate a far-away server.
+        port: listen on this port (0: any free one), so a server can be
+            stopped and started again where clients expect it.
+        pipelining: advertise RFC 2920 PIPELINING in EHLO, as real relays do.
     """
 
     host: str = HOST
@@ -658,6 +670,7 @@ class SMTPTestServer:
         offer_starttls_ext: bool | None = None,
         reply_delay: float = 0.0,
         port: int = 0,
+        pipelining: bool = False,
     ) -> None:
         if starttls and implicit_tls:
             raise ValueError("choose one of starttls and implicit_tls")
@@ -675,6 +688,8 @@ class SMTPTestServer:
         self.require_client_cert = require_client_cert
         self.smtputf8 = smtputf8
         self.offer_starttls_ext = offer_starttls_ext
+        #: Advertise RFC 2920 PIPELINING, as real relays do.
+        self.pipelining = pipelining
         self.reply_delay = reply_delay
         #: 0 lets the OS pick a free port at each start; a fixed port lets a test
         #: take the server down and bring it back where clients expect it.
@@ -684,6 +699,7 @@ class SMTPTestServer:
         self._changed = threading.Condition(self._lock)
         self._messages: list[ReceivedMessage] = []
         self._commands: list[ReceivedCommand] = []
+        self._chunks: list[tuple[int, bytes]] = []
         self._auth_attempts: list[AuthAttempt] = []
         self._client_cert_subjects: list[str] = []
         self._sessions = 0
@@ -1041,6 +1057,18 @@ class SMTPTestServer:
             return list(self._commands)
 
     @property
+    def received_chunks(self) -> list[tuple[int, bytes]]:
+        """``(session, bytes)`` for each read from a client socket, in order
+        (the first 512 bytes of each): shows whether a client pipelines, that
+        is, sends several commands in one write. (A snapshot.)"""
+        with self._lock:
+            return list(self._chunks)
+
+    def _record_chunk(self, session: int, data: bytes) -> None:
+        with self._lock:
+            self._chunks.append((session, bytes(data[:512])))
+
+    @property
     def sessions(self) -> int:
         """Number of TCP connections accepted so far (connection reuse checks)."""
         with self._lock:
@@ -1067,6 +1095,7 @@ class SMTPTestServer:
         with self._lock:
             self._messages.clear()
             self._commands.clear()
+            self._chunks.clear()
             self._auth_attempts.clear()
             self._client_cert_subjects.clear()
             self._sessions = 0

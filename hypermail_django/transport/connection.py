@@ -8,6 +8,7 @@ certificate problems are permanent.
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -144,13 +145,29 @@ def deliver(
 ) -> dict[str, RecipientStatus]:
     """Run MAIL, RCPT for each of ``recipients``, and DATA once; one attempt.
 
+    When the server offers RFC 2920 PIPELINING, MAIL, every RCPT and DATA go out
+    in one write and their replies are read in order: two round trips per
+    message instead of three plus one per recipient. The replies are judged the
+    same way either way.
+
     Returns each recipient's status for this attempt. Raises
     :class:`StaleConnection` when the connection proved dead before anything was
     sent, and a :class:`SendError` when the attempt failed as a whole.
     """
     options = failures.mail_options(envelope, conn.has_extn)
+    pipelined = bool(conn.has_extn("pipelining"))
+    # smtplib encodes commands with this; SMTPUTF8 addresses need UTF-8.
+    conn.command_encoding = "utf-8" if envelope.smtputf8 else "ascii"
+    mail = "FROM:" + smtplib.quoteaddr(envelope.mail_from)
+    mail += "".join(" " + option for option in options)
+    rcpts = ["TO:" + smtplib.quoteaddr(rcpt) for rcpt in recipients]
     try:
-        code, reply = conn.mail(envelope.mail_from, options)
+        if pipelined:
+            commands = [f"MAIL {mail}", *(f"RCPT {rcpt}" for rcpt in rcpts), "DATA"]
+            conn.send("".join(command + "\r\n" for command in commands))
+        else:
+            conn.putcmd("MAIL", mail)
+        code, reply = conn.getreply()
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         _abort(conn)
         raise StaleConnection(str(exc)) from exc
@@ -158,14 +175,18 @@ def deliver(
         _abort(conn)
         raise StaleConnection(_text(reply))
     if code != 250:
+        if pipelined:
+            _drain(conn, len(rcpts) + 1)  # Their 503s; then the connection is clean.
         _reset(conn)
         raise failures.sender_refused(envelope, code, reply)
 
     statuses: dict[str, RecipientStatus] = {}
     accepted: list[str] = []
     try:
-        for rcpt in recipients:
-            code, reply = conn.rcpt(rcpt)
+        for rcpt, command in zip(recipients, rcpts, strict=True):
+            if not pipelined:
+                conn.putcmd("RCPT", command)
+            code, reply = conn.getreply()
             if code in (250, 251):
                 accepted.append(rcpt)
                 continue
@@ -176,10 +197,19 @@ def deliver(
                 _abort(conn)
                 deferred = RecipientStatus("deferred", code, _text(reply))
                 return {r: statuses.get(r, deferred) for r in recipients}
+        if pipelined or accepted:
+            if not pipelined:
+                conn.putcmd("DATA")
+            data_code, data_reply = conn.getreply()
         if not accepted:
+            if pipelined and data_code == 354:
+                conn.send(b".\r\n")  # RFC 2920: end the empty message at once.
+                conn.getreply()
             _reset(conn)
             return statuses
-        data_code, data_reply = _data(conn, envelope.data)
+        if data_code == 354:
+            conn.send(_dot_stuffed(envelope.data))
+            data_code, data_reply = conn.getreply()
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         _abort(conn)
         raise failures.lost_while_sending(envelope, exc) from exc
@@ -190,12 +220,24 @@ def deliver(
     return {rcpt: sent for rcpt in accepted} | statuses
 
 
-def _data(conn: smtplib.SMTP, data: bytes) -> tuple[int, bytes | str]:
-    """``conn.data`` returning the reply to DATA itself as a result, not an error."""
+def _dot_stuffed(data: bytes) -> bytes:
+    """The message as DATA carries it (RFC 5321 4.5.2), as ``smtplib.data`` does."""
+    stuffed = _LEADING_DOT.sub(b"..", data)
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    return stuffed + b".\r\n"
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _drain(conn: smtplib.SMTP, count: int) -> None:
+    """Read and drop ``count`` pipelined replies nobody needs any more."""
     try:
-        return conn.data(data)
-    except smtplib.SMTPDataError as exc:
-        return exc.smtp_code, exc.smtp_error
+        for _ in range(count):
+            conn.getreply()
+    except (smtplib.SMTPServerDisconnected, OSError):
+        _abort(conn)
 
 
 def _reset(conn: smtplib.SMTP) -> None:
