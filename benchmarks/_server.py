@@ -1,6 +1,7 @@
 """An SMTP server in its own process, so it never competes with the client's GIL.
 
-``python -m benchmarks._server [--starttls] [--auth USER:PASS] [--reply-delay S]``
+``python -m benchmarks._server [--starttls] [--auth USER:PASS] [--reply-delay S]
+[--pipelining]``
 prints one JSON line ``{"host", "port", "ca_file"}`` and serves until stdin closes.
 """
 
@@ -22,11 +23,16 @@ def main() -> None:
     parser.add_argument("--starttls", action="store_true")
     parser.add_argument("--auth", default=None, help="USER:PASSWORD")
     parser.add_argument("--reply-delay", type=float, default=0.0)
+    parser.add_argument("--pipelining", action="store_true")
     args = parser.parse_args()
     certs = TLSCertificates() if args.starttls else None
     auth = dict([args.auth.split(":", 1)]) if args.auth else None
     with SMTPTestServer(
-        starttls=args.starttls, certs=certs, auth=auth, reply_delay=args.reply_delay
+        starttls=args.starttls,
+        certs=certs,
+        auth=auth,
+        reply_delay=args.reply_delay,
+        pipelining=args.pipelining,
     ) as server:
         info = {
             "host": server.host,
