@@ -604,3 +604,27 @@ def test_server_can_come_back_on_a_fixed_port():
     finally:
         server.stop()
     assert len(server.messages) == 1
+
+
+def test_round_trip_delay_is_paid_once_per_flight_of_client_data():
+    pipelined_commands = (
+        b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+    )
+    with (
+        SMTPTestServer(round_trip_delay=0.001, pipelining=True) as server,
+        smtplib.SMTP(server.host, server.port, timeout=5) as client,
+    ):
+        client.ehlo()
+        before = server.round_trips  # greeting and EHLO: two flights
+        client.send(pipelined_commands)
+        replies = [client.getreply()[0] for _ in range(3)]
+        pipelined = server.round_trips - before
+        before = server.round_trips
+        client.send(b"Subject: x\r\n\r\nbody\r\n.\r\n")
+        assert client.getreply()[0] == 250
+        client.mail("a@example.com")
+        client.rcpt("b@example.com")
+        one_by_one = server.round_trips - before
+    assert replies == [250, 250, 354]
+    assert pipelined == 1  # three commands in one flight: one round trip
+    assert one_by_one == 3  # end of data, MAIL, RCPT: one each

@@ -348,6 +348,10 @@ class _HarnessSMTP(SMTP):
         self.internal = internal
         self._greeted = False
         self._mid_reply = False
+        # Reads from the client so far, and the read the last reply answered:
+        # a round-trip delay is paid once per flight of client data.
+        self._flights = 0
+        self._answered_flight = -1
         # The transport of the TCP connection, and whether a STARTTLS handshake
         # on it completed (asyncio then calls connection_made a second time).
         self._plain_transport: asyncio.BaseTransport | None = None
@@ -377,6 +381,7 @@ class _HarnessSMTP(SMTP):
     def data_received(self, data: bytes) -> None:
         if not self.internal:
             self.harness._record_chunk(self.session_number, data)
+        self._flights += 1
         super().data_received(data)
 
     def connection_lost(self, error: Exception | None) -> None:
@@ -442,6 +447,19 @@ class _HarnessSMTP(SMTP):
         # A multi-line reply (EHLO) is one reply: delay before its first line only.
         if self.harness.reply_delay and not self.internal and not self._mid_reply:
             await asyncio.sleep(self.harness.reply_delay)
+        harness = self.harness
+        if (
+            harness.round_trip_delay
+            and not self.internal
+            and not self._mid_reply
+            and self._flights != self._answered_flight
+        ):
+            # The first reply to a new flight of client data waits one round
+            # trip; replies to commands that came in the same flight (pipelined)
+            # go out right behind it, as they would over a long network path.
+            self._answered_flight = self._flights
+            harness._count_round_trip()
+            await asyncio.sleep(harness.round_trip_delay)
         self._mid_reply = text[3:4] == "-"
         await super().push(status)
 
@@ -653,6 +671,11 @@ class SMTPTestServer:
         port: listen on this port (0: any free one), so a server can be
             stopped and started again where clients expect it.
         pipelining: advertise RFC 2920 PIPELINING in EHLO, as real relays do.
+        round_trip_delay: seconds one network round trip takes, to simulate a
+            far-away server: the first reply to each new flight of client data
+            waits this long, replies to commands that arrived in the same
+            flight (pipelined) do not. ``reply_delay`` instead waits before
+            every single reply.
     """
 
     host: str = HOST
@@ -671,13 +694,14 @@ class SMTPTestServer:
         reply_delay: float = 0.0,
         port: int = 0,
         pipelining: bool = False,
+        round_trip_delay: float = 0.0,
     ) -> None:
         if starttls and implicit_tls:
             raise ValueError("choose one of starttls and implicit_tls")
         if require_client_cert and not (starttls or implicit_tls):
             raise ValueError("require_client_cert needs starttls or implicit_tls")
-        if reply_delay < 0:
-            raise ValueError("reply_delay must not be negative")
+        if reply_delay < 0 or round_trip_delay < 0:
+            raise ValueError("reply_delay and round_trip_delay must not be negative")
         if certs is None and (starttls or implicit_tls):
             certs = TLSCertificates()
         self.starttls = starttls
@@ -690,6 +714,8 @@ class SMTPTestServer:
         self.offer_starttls_ext = offer_starttls_ext
         #: Advertise RFC 2920 PIPELINING, as real relays do.
         self.pipelining = pipelining
+        self.round_trip_delay = round_trip_delay
+        self._round_trips = 0
         self.reply_delay = reply_delay
         #: 0 lets the OS pick a free port at each start; a fixed port lets a test
         #: take the server down and bring it back where clients expect it.
@@ -1069,6 +1095,16 @@ class SMTPTestServer:
             self._chunks.append((session, bytes(data[:512])))
 
     @property
+    def round_trips(self) -> int:
+        """How many round-trip delays (``round_trip_delay``) were paid so far."""
+        with self._lock:
+            return self._round_trips
+
+    def _count_round_trip(self) -> None:
+        with self._lock:
+            self._round_trips += 1
+
+    @property
     def sessions(self) -> int:
         """Number of TCP connections accepted so far (connection reuse checks)."""
         with self._lock:
@@ -1096,6 +1132,7 @@ class SMTPTestServer:
             self._messages.clear()
             self._commands.clear()
             self._chunks.clear()
+            self._round_trips = 0
             self._auth_attempts.clear()
             self._client_cert_subjects.clear()
             self._sessions = 0
