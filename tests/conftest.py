@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from django.test import override_settings
 
 from hypermail_django.backends import FluxMailBackend
@@ -15,6 +16,7 @@ from hypermail_django.compat import MAILERS_SUPPORTED
 from hypermail_django.conf import settings_for
 from hypermail_django.testing import SMTPTestServer, TLSCertificates
 from hypermail_django.transport import close_all_pools, retry
+from hypermail_django.transport.async_pool import aclose_async_pools
 
 BACKEND = "hypermail_django.backends.FluxMailBackend"
 PASSWORD = "s3cr3t-Pa55word!"
@@ -43,6 +45,18 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     monkeypatch.setattr(retry, "sleep", recorded.append)
     monkeypatch.setattr(retry, "async_sleep", record_async)
     return recorded
+
+
+@pytest_asyncio.fixture
+async def close_async_pools() -> AsyncIterator[None]:
+    """QUIT the test loop's pooled connections before pytest-asyncio closes it.
+
+    A connection left in a closed loop's pool warns (an unclosed-transport
+    ResourceWarning) whenever it is garbage-collected: in whatever test happens
+    to run then. Every async test uses this fixture.
+    """
+    yield
+    await aclose_async_pools()
 
 
 @pytest.fixture(scope="session")

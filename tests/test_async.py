@@ -22,7 +22,7 @@ from hypermail_django.transport.async_pool import aclose_async_pools
 
 from .conftest import PASSWORD
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.usefixtures("close_async_pools")]
 
 
 def _message(*to: str, subject: str = "Async") -> EmailMessage:

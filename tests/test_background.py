@@ -292,6 +292,7 @@ def test_a_mailer_alias_without_mailers_is_refused(use_server, dummy):
 
 
 @pytest.mark.asyncio
+@pytest.mark.usefixtures("close_async_pools")
 async def test_aenqueue_messages(use_server, immediate):
     (result,) = await aenqueue_messages([_message("a@example.com")])
     assert result.status == "SUCCESSFUL", result.errors

@@ -226,6 +226,7 @@ def _progress_to(stream, progress_class, console_class):
 
 
 @pytest.mark.asyncio
+@pytest.mark.usefixtures("close_async_pools")
 @pytest.mark.parametrize("processes", [0, 2])
 async def test_asend_bulk_accounts_for_every_message_once(server, processes):
     from hypermail_django.bulk import asend_bulk
@@ -262,6 +263,7 @@ async def test_asend_bulk_accounts_for_every_message_once(server, processes):
 
 
 @pytest.mark.asyncio
+@pytest.mark.usefixtures("close_async_pools")
 async def test_asend_bulk_with_other_backends():
     from django.core import mail
 

@@ -166,6 +166,7 @@ def test_refused_starttls_is_a_tls_failure(make_backend):
 
 
 @pytest.mark.asyncio
+@pytest.mark.usefixtures("close_async_pools")
 async def test_refused_starttls_is_a_tls_failure_async(make_backend):
     with (
         SMTPTestServer(offer_starttls_ext=True) as liar,
