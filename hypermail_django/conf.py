@@ -150,6 +150,10 @@ OPTIONS: dict[str, Option] = {
 }
 
 #: The options of the preparation every backend shares (memory, console, SMTP).
+#: The options that become ``TransportConfig`` fields.
+TRANSPORT_OPTIONS: tuple[str, ...] = tuple(
+    name for name, option in OPTIONS.items() if option.transport
+)
 PREPARATION_OPTIONS: tuple[str, ...] = tuple(
     name for name, option in OPTIONS.items() if not option.transport
 )

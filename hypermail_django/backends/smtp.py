@@ -6,7 +6,6 @@ import logging
 import ssl
 import threading
 from collections.abc import Sequence
-from dataclasses import fields
 from typing import Any
 
 from django.core.mail import EmailMessage
@@ -15,7 +14,7 @@ from django.core.mail.utils import DNS_NAME
 
 from .. import signals
 from ..compat import init_base_backend
-from ..conf import OPTIONS, resolve_options
+from ..conf import TRANSPORT_OPTIONS, resolve_options
 from ..exceptions import SendError
 from ..transport import (
     DeliveryStatus,
@@ -29,9 +28,6 @@ from .asynchronous import AsyncSendingMixin
 from .base import PreparingBackendMixin
 
 logger = logging.getLogger("hypermail_django")
-
-#: The options the transport runs on; the rest (CSS inlining...) act before it.
-_TRANSPORT_OPTIONS = [f.name for f in fields(TransportConfig) if f.name in OPTIONS]
 
 
 class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBackend):
@@ -106,7 +102,7 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         ``backend.host`` after construction (as Django allows) is honoured.
         """
         return TransportConfig(
-            **{name: getattr(self, name) for name in _TRANSPORT_OPTIONS},
+            **{name: getattr(self, name) for name in TRANSPORT_OPTIONS},
             local_hostname=DNS_NAME.get_fqdn(),
         )
 
