@@ -1,37 +1,16 @@
-"""Helpers for the health-check tests: mailers in settings, short-lived certs."""
+"""Helpers for the health-check tests: mailer options, short-lived certs.
+
+To make a mailer the default one, use ``conftest.mailer_for``."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-from collections.abc import Iterator
 from typing import Any
 
-from django.test import override_settings
-
-from hypermail_django.compat import MAILERS_SUPPORTED
-from hypermail_django.conf import settings_for
 from hypermail_django.testing import SMTPTestServer, TLSCertificates
-
-from .conftest import BACKEND, legacy_settings
 
 LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
 DJANGO_SMTP = "django.core.mail.backends.smtp.EmailBackend"
-
-
-@contextlib.contextmanager
-def default_mailer(**options: Any) -> Iterator[None]:
-    """Make FluxMailBackend with ``options`` the default mailer.
-
-    Through ``MAILERS`` on Django 6.1, through ``EMAIL_*`` settings before.
-    """
-    if MAILERS_SUPPORTED:
-        mailers = {"default": {"BACKEND": BACKEND, "OPTIONS": options}}
-        with override_settings(MAILERS=mailers):
-            yield
-    else:
-        with legacy_settings(EMAIL_BACKEND=BACKEND, **settings_for(options)):
-            yield
 
 
 def aimed_at(server: SMTPTestServer, **options: Any) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from django.test import override_settings
 
 from hypermail_django import checks
 
-from .conftest import BACKEND, PASSWORD, legacy_settings, requires_mailers
-from .mailer_config import DJANGO_SMTP, LOCMEM, default_mailer
+from .conftest import BACKEND, PASSWORD, legacy_settings, mailer_for, requires_mailers
+from .mailer_config import DJANGO_SMTP, LOCMEM
 
 
 def ids(deploy: bool = False) -> list[str]:
@@ -39,7 +39,7 @@ def production_addresses():
 
 
 def test_a_sound_configuration_passes_every_check(production_addresses):
-    with default_mailer(
+    with mailer_for(
         host="smtp.example.com",
         use_tls=True,
         username="mailer",
@@ -49,7 +49,7 @@ def test_a_sound_configuration_passes_every_check(production_addresses):
 
 
 def test_checks_never_connect(server):
-    with default_mailer(host=server.host, port=server.port, use_ssl=True, use_tls=True):
+    with mailer_for(host=server.host, port=server.port, use_ssl=True, use_tls=True):
         assert ids(deploy=True)
     assert server.sessions == 0
 
@@ -58,7 +58,7 @@ def test_checks_never_connect(server):
 
 
 def test_e001_use_tls_and_use_ssl():
-    with default_mailer(host="smtp.example.com", use_tls=True, use_ssl=True):
+    with mailer_for(host="smtp.example.com", use_tls=True, use_ssl=True):
         assert ids() == ["hypermail.E001"]
         (message,) = messages_of("hypermail.E001")
     assert "use_tls" in message.lower()
@@ -83,14 +83,14 @@ def test_e001_for_djangos_own_smtp_backend_too():
 
 @pytest.mark.parametrize("port", [70000, -1, "smtp"])
 def test_e002_invalid_port(port):
-    with default_mailer(host="smtp.example.com", port=port):
+    with mailer_for(host="smtp.example.com", port=port):
         assert ids() == ["hypermail.E002"]
         (message,) = messages_of("hypermail.E002")
     assert "port number (1-65535)" in message
 
 
 def test_e003_negative_retries():
-    with default_mailer(host="smtp.example.com", max_retries=-1):
+    with mailer_for(host="smtp.example.com", max_retries=-1):
         assert ids() == ["hypermail.E003"]
         (message,) = messages_of("hypermail.E003")
     assert "max_retries" in message.lower()
@@ -98,7 +98,7 @@ def test_e003_negative_retries():
 
 
 def test_e003_is_reported_alongside_e001_and_e002():
-    with default_mailer(
+    with mailer_for(
         host="smtp.example.com",
         use_tls=True,
         use_ssl=True,
@@ -129,7 +129,7 @@ def test_option_checks_leave_other_backends_alone():
 
 
 def test_w001_password_in_clear_to_a_remote_host():
-    with default_mailer(host="smtp.example.com", username="mailer", password=PASSWORD):
+    with mailer_for(host="smtp.example.com", username="mailer", password=PASSWORD):
         assert ids() == ["hypermail.W001"]
         (message,) = messages_of("hypermail.W001")
     assert "'mailer'" in message
@@ -139,19 +139,19 @@ def test_w001_password_in_clear_to_a_remote_host():
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.0.1.1", "::1"])
 def test_w001_not_for_loopback(host):
-    with default_mailer(host=host, username="mailer", password=PASSWORD):
+    with mailer_for(host=host, username="mailer", password=PASSWORD):
         assert ids() == []
 
 
 @pytest.mark.parametrize("secure", [{"use_tls": True}, {"use_ssl": True}])
 def test_w001_not_with_tls(secure):
     options = {"host": "smtp.example.com", "username": "u", "password": PASSWORD}
-    with default_mailer(**options, **secure):
+    with mailer_for(**options, **secure):
         assert ids() == []
 
 
 def test_w001_not_without_a_password():
-    with default_mailer(host="smtp.example.com", username="mailer"):
+    with mailer_for(host="smtp.example.com", username="mailer"):
         assert ids() == []
 
 
@@ -179,9 +179,9 @@ def test_w002_not_for_fluxmail_without_a_timeout():
 
 
 def test_w002_timeout_longer_than_smtp_allows():
-    with default_mailer(host="smtp.example.com", timeout=3600):
+    with mailer_for(host="smtp.example.com", timeout=3600):
         assert ids() == ["hypermail.W002"]
-    with default_mailer(host="smtp.example.com", timeout=600):
+    with mailer_for(host="smtp.example.com", timeout=600):
         assert ids() == []
 
 
@@ -218,7 +218,7 @@ def test_w010_subclass_of_a_development_backend(production_addresses):
 
 
 def test_w010_not_for_smtp(production_addresses):
-    with default_mailer(host="smtp.example.com"):
+    with mailer_for(host="smtp.example.com"):
         assert ids(deploy=True) == []
 
 
@@ -238,20 +238,20 @@ def test_w010_every_alias_but_what_django_reports(production_addresses):
 
 def test_w011_default_from_email_left_at_djangos_default(production_addresses):
     with (
-        default_mailer(host="smtp.example.com"),
+        mailer_for(host="smtp.example.com"),
         override_settings(DEFAULT_FROM_EMAIL="webmaster@localhost"),
     ):
         assert ids() == []
         assert ids(deploy=True) == ["hypermail.W011"]
     with (
-        default_mailer(host="smtp.example.com"),
+        mailer_for(host="smtp.example.com"),
         override_settings(DEFAULT_FROM_EMAIL="Site <noreply@localhost>"),
     ):
         assert ids(deploy=True) == ["hypermail.W011"]
 
 
 def test_w012_server_email_at_localhost_only_with_admins(production_addresses):
-    with default_mailer(host="smtp.example.com"):
+    with mailer_for(host="smtp.example.com"):
         with override_settings(SERVER_EMAIL="root@localhost"):
             assert ids(deploy=True) == ["hypermail.W012"]
         with override_settings(SERVER_EMAIL="root@localhost", ADMINS=[], MANAGERS=[]):
@@ -263,11 +263,11 @@ def test_w012_server_email_at_localhost_only_with_admins(production_addresses):
 
 def test_manage_py_check_fails_on_errors_and_lists_warnings():
     with (
-        default_mailer(host="smtp.example.com", use_tls=True, use_ssl=True),
+        mailer_for(host="smtp.example.com", use_tls=True, use_ssl=True),
         pytest.raises(SystemCheckError, match=r"hypermail\.E001"),
     ):
         call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
-    with default_mailer(host="smtp.example.com", timeout=3600):
+    with mailer_for(host="smtp.example.com", timeout=3600):
         err = io.StringIO()
         call_command("check", "--tag", "hypermail", stdout=io.StringIO(), stderr=err)
     assert "(hypermail.W002)" in err.getvalue()

@@ -17,11 +17,10 @@ from hypermail_django.testing import SMTPTestServer
 from hypermail_django.transport import TransportConfig
 from hypermail_django.transport.probe import CERT_WARNING_DAYS, ProbeFailed, probe
 
-from .conftest import BACKEND, PASSWORD, legacy_settings, requires_mailers
+from .conftest import BACKEND, PASSWORD, legacy_settings, mailer_for, requires_mailers
 from .mailer_config import (
     LOCMEM,
     aimed_at,
-    default_mailer,
     free_port,
     short_lived_certs,
 )
@@ -39,7 +38,7 @@ def step_names(report: dict) -> list[str]:
 
 
 def test_healthy_plain_server_reports_like_fluxmail_and_sends_nothing(server):
-    with default_mailer(**aimed_at(server)):
+    with mailer_for(**aimed_at(server)):
         report = health.test_connection()
     assert report["ok"] is True
     assert (report["relay"], report["port"]) == (server.host, server.port)
@@ -58,7 +57,7 @@ def test_healthy_plain_server_reports_like_fluxmail_and_sends_nothing(server):
 
 def test_starttls_and_auth_report_tls_and_certificate(trust_ca, tls_server):
     options = aimed_at(tls_server, use_tls=True, username="mailer", password=PASSWORD)
-    with default_mailer(**options):
+    with mailer_for(**options):
         report = health.test_connection()
     assert step_names(report) == [
         "connect",
@@ -86,7 +85,7 @@ def test_starttls_and_auth_report_tls_and_certificate(trust_ca, tls_server):
 
 def test_implicit_tls(trust_ca, certs):
     with SMTPTestServer(implicit_tls=True, certs=certs) as tls:
-        with default_mailer(**aimed_at(tls, use_ssl=True)):
+        with mailer_for(**aimed_at(tls, use_ssl=True)):
             report = health.test_connection()
         assert verbs(tls) == ["EHLO", "NOOP", "QUIT"]
     assert report["security"] == "ssl"
@@ -117,7 +116,7 @@ def test_starttls_offered_but_not_used_is_a_warning(tls_server):
 
 
 def test_timeout_argument_and_the_mailers_timeout(server):
-    with default_mailer(**aimed_at(server, timeout=7)):
+    with mailer_for(**aimed_at(server, timeout=7)):
         assert health.test_connection()["timeout"] == 7
         assert health.test_connection(timeout=2.5)["timeout"] == 2.5
         with pytest.raises(ValueError, match="more than 0"):
@@ -130,7 +129,7 @@ def test_timeout_argument_and_the_mailers_timeout(server):
 def test_wrong_password_raises_connection_failed_with_the_reason(trust_ca, tls_server):
     wrong = "wrong-Pa55word!"
     options = aimed_at(tls_server, use_tls=True, username="mailer", password=wrong)
-    with default_mailer(**options), pytest.raises(ProbeFailed) as caught:
+    with mailer_for(**options), pytest.raises(ProbeFailed) as caught:
         health.test_connection()
     error = caught.value
     assert isinstance(error, FluxMailException)
@@ -151,7 +150,7 @@ def test_wrong_password_raises_connection_failed_with_the_reason(trust_ca, tls_s
 
 def test_dead_port():
     port = free_port()
-    with default_mailer(host="127.0.0.1", port=port), pytest.raises(ProbeFailed) as e:
+    with mailer_for(host="127.0.0.1", port=port), pytest.raises(ProbeFailed) as e:
         health.test_connection()
     assert e.value.code == "connection_failed"
     assert e.value.reason == "connection_failed"
@@ -163,7 +162,7 @@ def test_dead_port():
 @pytest.mark.parametrize("verb", ["CONNECT", "EHLO", "NOOP"])
 def test_hung_server_is_reported_within_the_deadline(server, verb):
     server.hang(verb)
-    with default_mailer(**aimed_at(server)), pytest.raises(ProbeFailed) as caught:
+    with mailer_for(**aimed_at(server)), pytest.raises(ProbeFailed) as caught:
         health.test_connection(timeout=0.3)
     assert caught.value.reason == "timeout"
     assert caught.value.step == verb.lower()
@@ -244,7 +243,7 @@ def test_unknown_alias():
 
 def test_invalid_options_are_a_configuration_error(server):
     with (
-        default_mailer(**aimed_at(server, max_retries=-1)),
+        mailer_for(**aimed_at(server, max_retries=-1)),
         pytest.raises(ConfigurationError) as caught,
     ):
         health.test_connection()

@@ -15,11 +15,10 @@ from django.test import override_settings
 
 from hypermail_django.testing import SMTPTestServer
 
-from .conftest import BACKEND, PASSWORD, requires_mailers
+from .conftest import BACKEND, PASSWORD, mailer_for, requires_mailers
 from .mailer_config import (
     LOCMEM,
     aimed_at,
-    default_mailer,
     free_port,
     short_lived_certs,
 )
@@ -65,7 +64,7 @@ def json_lines(out: str) -> list[dict]:
 
 
 def test_healthy_server_human_output(server):
-    with default_mailer(**aimed_at(server)):
+    with mailer_for(**aimed_at(server)):
         status, out = mailcheck()
     assert status == 0
     lines = out.splitlines()
@@ -88,7 +87,7 @@ def test_healthy_server_human_output(server):
 
 
 def test_healthy_server_json_schema(server):
-    with default_mailer(**aimed_at(server)):
+    with mailer_for(**aimed_at(server)):
         status, out = mailcheck("--json")
     assert status == 0
     (report,) = json_lines(out)
@@ -111,7 +110,7 @@ def test_healthy_server_json_schema(server):
 
 def test_starttls_auth_output_shows_tls_and_never_the_password(trust_ca, tls_server):
     options = aimed_at(tls_server, use_tls=True, username="mailer", password=PASSWORD)
-    with default_mailer(**options):
+    with mailer_for(**options):
         status, human = mailcheck()
         _, machine = mailcheck("--json")
     assert status == 0
@@ -135,7 +134,7 @@ def test_starttls_auth_output_shows_tls_and_never_the_password(trust_ca, tls_ser
 def test_implicit_tls(trust_ca, certs):
     with (
         SMTPTestServer(implicit_tls=True, certs=certs) as tls,
-        default_mailer(**aimed_at(tls, use_ssl=True)),
+        mailer_for(**aimed_at(tls, use_ssl=True)),
     ):
         status, out = mailcheck("--json")
     assert status == 0
@@ -149,7 +148,7 @@ def test_certificate_expiring_within_14_days_warns_and_stays_healthy(monkeypatch
     monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
     with (
         SMTPTestServer(starttls=True, certs=certs) as tls,
-        default_mailer(**aimed_at(tls, use_tls=True)),
+        mailer_for(**aimed_at(tls, use_tls=True)),
     ):
         status, human = mailcheck()
         _, machine = mailcheck("--json")
@@ -166,7 +165,7 @@ def test_certificate_expiring_within_14_days_warns_and_stays_healthy(monkeypatch
 
 
 def test_dead_server_exits_1():
-    with default_mailer(host="127.0.0.1", port=free_port()):
+    with mailer_for(host="127.0.0.1", port=free_port()):
         status, out = mailcheck("--json")
     assert status == 1
     (report,) = json_lines(out)
@@ -179,7 +178,7 @@ def test_dead_server_exits_1():
 
 def test_hung_server_exits_1_within_the_timeout(server):
     server.hang("EHLO")
-    with default_mailer(**aimed_at(server)):
+    with mailer_for(**aimed_at(server)):
         status, out = mailcheck("--json", "--timeout", "0.3")
     assert status == 1
     (report,) = json_lines(out)
@@ -192,7 +191,7 @@ def test_hung_server_exits_1_within_the_timeout(server):
 def test_auth_failure_exits_1_and_shows_no_password(trust_ca, tls_server):
     wrong = "wrong-Pa55word!"
     options = aimed_at(tls_server, use_tls=True, username="mailer", password=wrong)
-    with default_mailer(**options):
+    with mailer_for(**options):
         status, human = mailcheck()
         _, machine = mailcheck("--json")
     assert status == 1
@@ -207,7 +206,7 @@ def test_auth_failure_exits_1_and_shows_no_password(trust_ca, tls_server):
 
 
 def test_invalid_option_exits_2_without_connecting(server):
-    with default_mailer(**aimed_at(server, max_retries=-1)):
+    with mailer_for(**aimed_at(server, max_retries=-1)):
         status, out = mailcheck("--json")
     assert status == 2
     (report,) = json_lines(out)
@@ -245,7 +244,7 @@ def test_non_fluxmail_mailer_exits_2():
 
 
 def test_timeout_must_be_positive(server):
-    with default_mailer(**aimed_at(server)), pytest.raises(CommandError) as caught:
+    with mailer_for(**aimed_at(server)), pytest.raises(CommandError) as caught:
         call_command("mailcheck", "--timeout", "0", stdout=io.StringIO())
     assert caught.value.returncode == 2
 
@@ -259,7 +258,7 @@ def test_using_and_all_are_exclusive():
 
 
 def test_all_on_a_single_mailer_project(server):
-    with default_mailer(**aimed_at(server)):
+    with mailer_for(**aimed_at(server)):
         status, out = mailcheck("--all", "--json")
     assert status == 0
     assert [r["alias"] for r in json_lines(out)] == ["default"]
