@@ -1,7 +1,7 @@
 """An SMTP server in its own process, so it never competes with the client's GIL.
 
 ``python -m benchmarks._server [--starttls] [--auth USER:PASS] [--reply-delay S]
-[--pipelining] [--round-trip-delay S]``
+[--pipelining] [--chunking] [--round-trip-delay S]``
 prints one JSON line ``{"host", "port", "ca_file"}`` and serves until stdin closes.
 """
 
@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--auth", default=None, help="USER:PASSWORD")
     parser.add_argument("--reply-delay", type=float, default=0.0)
     parser.add_argument("--pipelining", action="store_true")
+    parser.add_argument("--chunking", action="store_true")
     parser.add_argument("--round-trip-delay", type=float, default=0.0)
     args = parser.parse_args()
     certs = TLSCertificates() if args.starttls else None
@@ -34,6 +35,7 @@ def main() -> None:
         auth=auth,
         reply_delay=args.reply_delay,
         pipelining=args.pipelining,
+        chunking=args.chunking,
         round_trip_delay=args.round_trip_delay,
     ) as server:
         info = {

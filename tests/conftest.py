@@ -76,11 +76,22 @@ def server() -> Iterator[SMTPTestServer]:
         yield smtp
 
 
-@pytest.fixture(params=[False, True], ids=["one-command-at-a-time", "pipelining"])
+#: The dialogues a client picks from a server's EHLO: (PIPELINING, CHUNKING).
+DIALOGUES = {
+    "one-command-at-a-time": (False, False),
+    "pipelining": (True, False),
+    "chunking": (False, True),
+    "pipelining+chunking": (True, True),
+}
+
+
+@pytest.fixture(params=list(DIALOGUES.values()), ids=list(DIALOGUES))
 def either_dialogue_server(request: pytest.FixtureRequest) -> Iterator[SMTPTestServer]:
-    """A server without, then with, RFC 2920 PIPELINING: modules that override
-    ``server`` with it prove each behaviour holds in both dialogues."""
-    with SMTPTestServer(pipelining=request.param) as smtp:
+    """A server with and without RFC 2920 PIPELINING and RFC 3030 CHUNKING:
+    modules that override ``server`` with it prove each behaviour holds in
+    every dialogue."""
+    pipelining, chunking = request.param
+    with SMTPTestServer(pipelining=pipelining, chunking=chunking) as smtp:
         yield smtp
 
 

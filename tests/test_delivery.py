@@ -237,6 +237,57 @@ def test_pipelining_sends_mail_rcpt_and_data_in_one_write(make_backend):
     assert batches[0].endswith(b"DATA\r\n")
 
 
+def test_chunking_with_pipelining_sends_the_whole_message_in_one_write(make_backend):
+    body = "First line\n.A line starting with a dot is not stuffed in BDAT\n"
+    message = EmailMessage(
+        "C", body, "f@example.com", ["a@example.com", "b@example.com"]
+    )
+    with SMTPTestServer(pipelining=True, chunking=True) as relay:
+        assert make_backend(relay).send_messages([message]) == 1
+        (received,) = relay.messages
+        flights = [chunk for _, chunk in relay.received_chunks if b"MAIL FROM" in chunk]
+        verbs = [verb for _, verb, _ in relay.commands]
+    assert _text_of(received) == body
+    (flight,) = flights
+    # Right behind the RCPTs, in the same write; sent as is (no dot-stuffing,
+    # no end marker): the size says where it ends.
+    chunk = b"BDAT %d LAST\r\n" % len(received.data) + received.data[:64]
+    assert b"RCPT TO:<b@example.com>\r\n" + chunk in flight
+    assert "DATA" not in verbs
+
+
+def test_chunking_without_pipelining_waits_for_each_reply(make_backend):
+    message = EmailMessage("C", "Body", "f@example.com", ["a@example.com"])
+    with SMTPTestServer(chunking=True) as relay:
+        assert make_backend(relay).send_messages([message]) == 1
+        chunks = [chunk for _, chunk in relay.received_chunks]
+        verbs = [verb for _, verb, _ in relay.commands]
+    assert verbs[-3:] == ["MAIL", "RCPT", "BDAT"]
+    assert not any(b"MAIL FROM" in chunk and b"RCPT TO" in chunk for chunk in chunks)
+    assert any(chunk.startswith(b"BDAT ") for chunk in chunks)
+
+
+def test_a_big_message_is_not_uploaded_before_a_recipient_is_accepted(make_backend):
+    body = "A long line of text for a big message.\n" * 2000  # about 80 KB
+    message = EmailMessage("Big", body, "f@example.com", ["a@example.com"])
+    with SMTPTestServer(pipelining=True, chunking=True) as relay:
+        relay.fail("RCPT", "550 5.1.1 No such user", times=1)
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            make_backend(relay).send_messages([message])
+        refused_verbs = [verb for _, verb, _ in relay.commands]
+        relay.reset()
+        assert make_backend(relay).send_messages([message]) == 1
+        (received,) = relay.messages
+        flight = next(c for _, c in relay.received_chunks if b"MAIL FROM" in c)
+    assert "BDAT" not in refused_verbs  # not one octet of the message went out
+    assert b"BDAT" not in flight  # MAIL and RCPT first, then the message
+    assert _text_of(received) == body
+
+
+def _text_of(received) -> str:
+    return received.message().get_content().replace("\r\n", "\n")
+
+
 def test_without_pipelining_each_command_waits_for_its_reply(make_backend):
     with SMTPTestServer(pipelining=False) as relay:
         make_backend(relay).send_messages(

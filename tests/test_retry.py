@@ -173,6 +173,19 @@ def test_421_at_rcpt_defers_the_rest_and_retries_on_a_new_connection(
     assert server.sessions == 2
 
 
+def test_421_at_rcpt_then_hanging_up_delivers_each_recipient_once(server, make_backend):
+    """A server that means its 421 closes the connection: with the message
+    already sent behind the RCPTs (pipelining and chunking), nothing of this
+    attempt was accepted, and everyone is tried again."""
+    server.fail("RCPT", "421 4.3.2 Shutting down", times=1, match="b@example.com")
+    server.drop("RCPT", times=1, match="c@example.com")
+    message = _message("a@example.com", "b@example.com", "c@example.com")
+    assert make_backend(max_retries=2).send_messages([message]) == 1
+    delivered = sorted(r for m in server.messages for r in m.rcpt_tos)
+    assert delivered == ["a@example.com", "b@example.com", "c@example.com"]
+    assert message.hypermail_status.status == "sent"
+
+
 @pytest.mark.parametrize("is_async", [False, True])
 def test_error_greeting_is_an_smtp_connect_error(server, make_backend, is_async):
     import asyncio

@@ -628,3 +628,96 @@ def test_round_trip_delay_is_paid_once_per_flight_of_client_data():
     assert replies == [250, 250, 354]
     assert pipelined == 1  # three commands in one flight: one round trip
     assert one_by_one == 3  # end of data, MAIL, RCPT: one each
+
+
+# -- RFC 3030 CHUNKING ----------------------------------------------------------
+
+
+def bdat(size: int, last: bool = False) -> bytes:
+    return b"BDAT %d%s\r\n" % (size, b" LAST" if last else b"")
+
+
+@pytest.fixture
+def chunking_server() -> Iterator[SMTPTestServer]:
+    with SMTPTestServer(chunking=True, pipelining=True) as server:
+        yield server
+
+
+def test_chunking_is_advertised_only_when_asked(server: SMTPTestServer) -> None:
+    with connect(server) as client:
+        client.ehlo()
+        assert not client.has_extn("chunking")
+        client.send(bdat(0, last=True))
+        assert client.getreply()[0] == 500  # unknown, as in aiosmtpd
+    with SMTPTestServer(chunking=True) as chunking, connect(chunking) as client:
+        client.ehlo()
+        assert client.has_extn("chunking")
+
+
+def test_chunks_make_one_message_byte_for_byte(chunking_server) -> None:
+    head, tail = MESSAGE[:20], MESSAGE[20:]
+    with connect(chunking_server) as client:
+        client.ehlo()
+        client.send(
+            b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+            + bdat(len(head))
+            + head
+            + bdat(len(tail), last=True)
+            + tail
+        )
+        replies = [client.getreply() for _ in range(4)]
+    assert [code for code, _ in replies] == [250, 250, 250, 250]
+    assert replies[2][1] == b"2.0.0 20 octets received"
+    (received,) = chunking_server.messages
+    # Neither dot-stuffed nor unstuffed: the octets are the message.
+    assert received.data == MESSAGE
+    assert received.rcpt_tos == ["b@example.com"]
+    assert verbs(chunking_server)[-3:] == ["BDAT", "BDAT", "QUIT"]
+
+
+def test_refused_chunks_are_still_read_and_refused_until_rset(chunking_server) -> None:
+    with connect(chunking_server) as client:
+        client.ehlo()
+        # No MAIL yet: refused, and its octets (which look like commands) skipped.
+        client.send(bdat(6, last=True) + b"QUIT\r\n")
+        assert client.getreply()[0] == 503
+        client.send(b"MAIL FROM:<a@example.com>\r\n" + bdat(3) + b"abc")
+        assert client.getreply()[0] == 250
+        assert client.getreply() == (554, b"5.5.1 Error: no valid recipients")
+        client.send(b"RCPT TO:<b@example.com>\r\n" + bdat(3, last=True) + b"def")
+        assert client.getreply()[0] == 250
+        assert client.getreply()[0] == 503  # a chunk of this message was refused
+        assert client.rset()[0] == 250
+        client.sendmail("a@example.com", ["b@example.com"], MESSAGE)  # clean again
+    assert len(chunking_server.messages) == 1
+
+
+@pytest.mark.parametrize(
+    ("verb", "expected"),
+    [("DATA", [451, 503]), ("BDAT", [451, 503]), ("DATA_END", [250, 451])],
+)
+def test_faults_fire_at_the_chunk_steps(chunking_server, verb, expected) -> None:
+    """DATA and BDAT refuse the first chunk (so the rest too); DATA_END the last."""
+    chunking_server.fail(verb, "451 4.3.0 Try again", times=1)
+    with connect(chunking_server) as client:
+        client.ehlo()
+        client.mail("a@example.com")
+        client.rcpt("b@example.com")
+        client.send(bdat(2) + b"ab" + bdat(1, last=True) + b"c")
+        codes = [client.getreply()[0] for _ in range(2)]
+    assert codes == expected
+    assert chunking_server.messages == []
+
+
+def test_a_chunk_over_the_size_limit_is_refused_without_being_kept() -> None:
+    with SMTPTestServer(chunking=True) as server:
+        with connect(server) as client:
+            client.ehlo()
+            limit = int(client.esmtp_features["size"])
+            client.mail("a@example.com")
+            client.rcpt("b@example.com")
+            client.send(bdat(limit + 1, last=True))
+            client.send(b"x" * (limit + 1))
+            assert client.getreply()[0] == 552
+            assert client.noop()[0] == 250  # the octets did not become commands
+        assert server.messages == []

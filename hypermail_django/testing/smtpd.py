@@ -72,7 +72,9 @@ DATA_END = "DATA_END"
 _SMTP_VERBS = frozenset(
     name.removeprefix("smtp_") for name in dir(SMTP) if name.startswith("smtp_")
 )
-_FAULT_VERBS = _SMTP_VERBS | {CONNECT, DATA_END}
+_FAULT_VERBS = _SMTP_VERBS | {CONNECT, DATA_END, "BDAT"}
+#: RFC 3030: ``BDAT <chunk-size> [LAST]``.
+_BDAT_RE = re.compile(r"([0-9]{1,18})(?: +(LAST))?", re.IGNORECASE)
 _REPLY_RE = re.compile(r"[2-5][0-9]{2}( [\x20-\x7e]*)?")
 
 
@@ -356,11 +358,21 @@ class _HarnessSMTP(SMTP):
         # on it completed (asyncio then calls connection_made a second time).
         self._plain_transport: asyncio.BaseTransport | None = None
         self._tls_upgraded = False
+        # RFC 3030 chunks of the message in transaction, and whether a BDAT of
+        # it was refused (the rest are refused too, until RSET).
+        self._chunks: list[bytes] = []
+        self._chunking_failed = False
         self.closed: asyncio.Future[None] = loop.create_future()
         super().__init__(handler, loop=loop, **kwargs)
 
     def _create_session(self) -> Session:
         return _Session(self.loop)
+
+    def _set_post_data_state(self) -> None:
+        # After the message, and on RSET: a new transaction starts clean.
+        self._chunks = []
+        self._chunking_failed = False
+        super()._set_post_data_state()
 
     # -- connection lifecycle ------------------------------------------------
 
@@ -556,6 +568,8 @@ class _HarnessSMTP(SMTP):
             # aiosmtpd reads commands one line at a time, so pipelined ones are
             # answered in order; it just does not say so.
             responses.insert(len(responses) - 1, "250-PIPELINING")
+        if harness.chunking:
+            responses.insert(len(responses) - 1, "250-CHUNKING")
         return responses
 
     def on_tls_established(self) -> bool:
@@ -564,6 +578,82 @@ class _HarnessSMTP(SMTP):
         # SMTPTestServer._tls_context); refusing here makes aiosmtpd answer 554
         # to every command but QUIT, as a server requiring one would.
         return has_cert or not self.harness.require_client_cert
+
+    # -- RFC 3030 CHUNKING ----------------------------------------------------
+
+    async def smtp_BDAT(self, arg: str | None) -> None:  # noqa: N802 (aiosmtpd's naming)
+        """RFC 3030 CHUNKING, which aiosmtpd lacks: ``BDAT <size> [LAST]`` followed
+        by exactly ``size`` octets of message, neither dot-stuffed nor ended by a
+        dot. The octets are always read, even when the command is refused, so the
+        next command is found where the client put it.
+
+        Faults: ``"BDAT"`` fires at every chunk, ``"DATA"`` at the first chunk of a
+        message (the step that starts the message data, as DATA does), and
+        ``"DATA_END"`` at the reply to the ``LAST`` chunk, so one test script
+        covers both dialogues.
+        """
+        if not self.harness.chunking:
+            await self.push('500 Error: command "BDAT" not recognized')
+            return
+        parsed = _BDAT_RE.fullmatch((arg or "").strip())
+        if parsed is None:
+            # Without a size nobody knows where the chunk ends: hang up.
+            await self.push("501 5.5.4 Syntax: BDAT <size> [LAST]; closing")
+            self.abort()
+            return
+        size, last = int(parsed[1]), parsed[2] is not None
+        limit = self.data_size_limit or 0  # aiosmtpd: 0 or None means no limit
+        too_big = 0 < limit < sum(map(len, self._chunks)) + size
+        chunk = await self._read_octets(size, keep=not too_big)
+        first = not self._chunks and not self._chunking_failed
+        reply = await self._bdat_refusal(arg or "", first, too_big)
+        if reply is not None:
+            self._chunking_failed = True
+            if last:
+                self._set_post_data_state()
+            await self.push(reply)
+            return
+        self._chunks.append(chunk)
+        if not last:
+            await self.push(f"250 2.0.0 {size} octets received")
+            return
+        assert self.envelope is not None
+        content = b"".join(self._chunks)
+        self.envelope.original_content = content
+        self.envelope.content = content.decode("utf-8", errors="surrogateescape")
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push(status)
+
+    async def _read_octets(self, size: int, *, keep: bool) -> bytes:
+        """Read ``size`` octets; when not ``keep``-ing them (a chunk over the
+        size limit), read them in pieces and drop them."""
+        if keep:
+            return await self._reader.readexactly(size)
+        while size:
+            size -= len(await self._reader.readexactly(min(size, 1 << 16)))
+        return b""
+
+    async def _bdat_refusal(self, arg: str, first: bool, too_big: bool) -> str | None:
+        """The reply refusing this chunk, or None to take it."""
+        if self.internal:
+            return None
+        self.harness._record(command=ReceivedCommand(self.session_number, "BDAT", arg))
+        envelope = self.envelope
+        if envelope is None or envelope.mail_from is None:
+            return "503 5.5.1 Error: need MAIL command"
+        if self._chunking_failed:
+            return "503 5.5.1 Error: a chunk of this message was refused; send RSET"
+        if not envelope.rcpt_tos:
+            return "554 5.5.1 Error: no valid recipients"
+        subject = self._envelope_text()
+        for verb in ("DATA", "BDAT") if first else ("BDAT",):
+            reply = await self._run_faults(verb, subject)
+            if reply is not None:
+                return reply
+        if too_big:
+            return "552 5.3.4 Error: too much mail data"
+        return None
 
 
 def _intercepting(verb: str) -> Callable[..., Awaitable[None]]:
@@ -671,6 +761,9 @@ class SMTPTestServer:
         port: listen on this port (0: any free one), so a server can be
             stopped and started again where clients expect it.
         pipelining: advertise RFC 2920 PIPELINING in EHLO, as real relays do.
+        chunking: advertise RFC 3030 CHUNKING in EHLO and accept ``BDAT``, as
+            Postfix, Exchange and Gmail do. Without it ``BDAT`` is an unknown
+            command (500), as in aiosmtpd.
         round_trip_delay: seconds one network round trip takes, to simulate a
             far-away server: the first reply to each new flight of client data
             waits this long, replies to commands that arrived in the same
@@ -695,6 +788,7 @@ class SMTPTestServer:
         port: int = 0,
         pipelining: bool = False,
         round_trip_delay: float = 0.0,
+        chunking: bool = False,
     ) -> None:
         if starttls and implicit_tls:
             raise ValueError("choose one of starttls and implicit_tls")
@@ -714,6 +808,8 @@ class SMTPTestServer:
         self.offer_starttls_ext = offer_starttls_ext
         #: Advertise RFC 2920 PIPELINING, as real relays do.
         self.pipelining = pipelining
+        #: Advertise RFC 3030 CHUNKING (``BDAT``).
+        self.chunking = chunking
         self.round_trip_delay = round_trip_delay
         self._round_trips = 0
         self.reply_delay = reply_delay
