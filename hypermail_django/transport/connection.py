@@ -170,9 +170,11 @@ def deliver(
     eager = pipelined and chunked and len(envelope.data) <= EAGER_CHUNK_LIMIT
     # smtplib encodes commands with this; SMTPUTF8 addresses need UTF-8.
     conn.command_encoding = "utf-8" if envelope.smtputf8 else "ascii"
-    mail = "FROM:" + smtplib.quoteaddr(envelope.mail_from)
+    # The envelope holds bare, checked addr-specs: they only need the brackets
+    # (smtplib.quoteaddr would parse each one again).
+    mail = f"FROM:<{envelope.mail_from}>"
     mail += "".join(" " + option for option in options)
-    rcpts = ["TO:" + smtplib.quoteaddr(rcpt) for rcpt in recipients]
+    rcpts = [f"TO:<{rcpt}>" for rcpt in recipients]
     # Replies due after the RCPTs' in the first write: DATA's, or BDAT's.
     trailing = 1 if pipelined and (eager or not chunked) else 0
     try:
