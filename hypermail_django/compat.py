@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import email.policy
 from typing import Any
 
 import django
 from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
+
+from . import policies
 
 DJANGO_VERSION = django.VERSION[:2]
 #: Django 6.1 added ``settings.MAILERS`` and mailer aliases.
@@ -56,7 +57,8 @@ def serialize(message: Any, *, smtputf8: bool) -> tuple[bytes, str | None]:
     Returns the bytes and the Message-ID they carry.
     """
     if MODERN_EMAIL_API:
-        policy = email.policy.SMTPUTF8 if smtputf8 else email.policy.SMTP
+        # The standard SMTP policies, minus a class built per header (policies.py).
+        policy = policies.SMTPUTF8 if smtputf8 else policies.SMTP
         msg = message.message(policy=policy)
         data = msg.as_bytes()
     else:

@@ -1,0 +1,98 @@
+"""The fast SMTP policies serialize exactly what the standard library's do."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import random
+
+import pytest
+from django.core.mail import EmailMessage, EmailMultiAlternatives
+
+from hypermail_django import policies
+from hypermail_django.compat import MODERN_EMAIL_API
+from hypermail_django.message import HypermailMessage
+
+FIXED = {"Date": "Sat, 21 Nov 2026 09:00:00 +0000", "Message-ID": "<fixed@example.com>"}
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+
+
+def corpus() -> list[EmailMessage]:
+    """Messages that exercise every kind of header and part Django writes."""
+    alternatives = EmailMultiAlternatives(
+        "Résumé de la semaine — " + "un sujet assez long pour être replié " * 3,
+        "Texte\n.ligne avec un point\n" + "x" * 1200,
+        '"Équipe, Ventes" <ventes@example.com>',
+        ["Zoë <zoe@example.com>", "b@example.com"],
+        cc=["c@bücher.example"],
+        bcc=["hidden@example.com"],
+        reply_to=["Support <support@example.com>"],
+        headers={"X-Campaign": "Nov", "List-Unsubscribe": "<https://e.com/u?x=1>"},
+    )
+    alternatives.attach_alternative("<p>Bonjour <b>Zoë</b></p>", "text/html")
+    with_files = EmailMessage(
+        "Files", "See attached", "a@example.com", ["b@example.com"]
+    )
+    with_files.attach("notes.txt", "plain text ünïcode\n", "text/plain")
+    with_files.attach("данные.bin", bytes(range(256)), "application/octet-stream")
+    with_files.attach("report.csv", b"a,b\r\n1,2\r\n", "text/csv")
+    rich = HypermailMessage(
+        "Inline",
+        from_email="a@example.com",
+        to=["b@example.com"],
+        html='<p>Hi</p><img src="cid:logo">',
+        inline_images={"logo": ("logo.png", PNG, "image/png")},
+    )
+    smtputf8 = EmailMessage("UTF-8", "Body", "a@example.com", ["josé@example.com"])
+    many = EmailMessage(
+        "Many", "Body", "a@example.com", [f"user{n}@example.com" for n in range(40)]
+    )
+    return [alternatives, with_files, rich, smtputf8, many]
+
+
+@pytest.mark.skipif(not MODERN_EMAIL_API, reason="Django 6.0+ builds with a policy")
+@pytest.mark.parametrize(
+    ("stock", "fast"),
+    [(email.policy.SMTP, policies.SMTP), (email.policy.SMTPUTF8, policies.SMTPUTF8)],
+    ids=["SMTP", "SMTPUTF8"],
+)
+@pytest.mark.parametrize("index", range(len(corpus())))
+def test_djangos_builder_gives_the_same_bytes(stock, fast, index):
+    message = corpus()[index]
+    message.extra_headers.update(FIXED)
+    assert _serialized(message, fast) == _serialized(message, stock)
+
+
+def _serialized(message: EmailMessage, policy: email.policy.Policy) -> bytes:
+    random.seed(2026)  # MIME boundaries are random: make them the same
+    return message.message(policy=policy).as_bytes()
+
+
+@pytest.mark.parametrize("index", range(len(corpus())))
+def test_parsing_and_writing_again_gives_the_same_bytes(index):
+    """On every Django: the header classes parse and fold the same."""
+    message = corpus()[index]
+    message.extra_headers.update(FIXED)
+    raw = message.message().as_bytes()
+    for stock, fast in [
+        (email.policy.SMTP, policies.SMTP),
+        (email.policy.SMTPUTF8, policies.SMTPUTF8),
+    ]:
+        expected = email.message_from_bytes(raw, policy=stock).as_bytes()
+        assert email.message_from_bytes(raw, policy=fast).as_bytes() == expected
+
+
+def test_each_header_class_is_built_once():
+    registry = policies.CachingHeaderRegistry()
+    assert registry["Subject"] is registry["subject"]
+    assert registry["To"] is not registry["Subject"]
+    header = registry("Subject", "Hello")
+    assert header == "Hello" and header.name == "Subject"
+
+
+def test_mapping_a_new_type_takes_effect():
+    registry = policies.CachingHeaderRegistry()
+    before = registry["X-Custom"]
+    registry.map_to_type("X-Custom", type(registry("To", "a@example.com")).__mro__[1])
+    assert registry["X-Custom"] is not before
+    assert registry("X-Custom", "a@example.com").addresses
