@@ -96,3 +96,26 @@ def test_mapping_a_new_type_takes_effect():
     registry.map_to_type("X-Custom", type(registry("To", "a@example.com")).__mro__[1])
     assert registry["X-Custom"] is not before
     assert registry("X-Custom", "a@example.com").addresses
+
+
+def test_a_repeated_header_is_parsed_once_and_folded_per_policy():
+    registry = policies.CachingHeaderRegistry()
+    subject = "A subject long enough to be folded at forty characters or so"
+    header = registry("Subject", subject)
+    assert registry("Subject", subject) is header
+    assert registry("subject", subject) is not header  # keeps the name's case
+    narrow = email.policy.SMTP.clone(max_line_length=40)
+    for policy in (email.policy.SMTP, narrow, email.policy.SMTP):
+        stock = email.policy.SMTP.header_factory("Subject", subject)
+        assert header.fold(policy=policy) == stock.fold(policy=policy)
+    assert header.fold(policy=narrow).count("\r\n") > 1
+
+
+@pytest.mark.skipif(not MODERN_EMAIL_API, reason="Django 6.0+ builds with a policy")
+def test_a_batch_gives_the_same_bytes_with_headers_reused():
+    """As in bulk: the same headers over and over, each message still exact."""
+    for _ in range(3):
+        for message in corpus():
+            message.extra_headers.update(FIXED)
+            stock = _serialized(message, email.policy.SMTP)
+            assert _serialized(message, policies.SMTP) == stock
