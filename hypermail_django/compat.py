@@ -63,6 +63,7 @@ def serialize(message: Any, *, smtputf8: bool) -> tuple[bytes, str | None]:
         data = msg.as_bytes()
     else:
         msg = message.message()
+        msg.policy = policies.COMPAT32  # compat32, reusing folded headers
         data = msg.as_bytes(linesep="\r\n")
     message_id = msg["Message-ID"]
     return data, (str(message_id) if message_id is not None else None)

@@ -22,10 +22,11 @@ halve the cost of building and serializing on Django 6.1.
 from __future__ import annotations
 
 import email.policy
+from email._policybase import Compat32
 from email.headerregistry import BaseHeader, HeaderRegistry
 from typing import Any
 
-__all__ = ["SMTP", "SMTPUTF8", "CachingHeaderRegistry"]
+__all__ = ["COMPAT32", "SMTP", "SMTPUTF8", "CachingHeaderRegistry", "ReusingCompat32"]
 
 #: Headers kept for reuse, at most, and the longest text kept.
 _MOST_REUSED = 1024
@@ -90,3 +91,33 @@ def _fold_once(header: Any, *, policy: Any) -> str:
 #: ``email.policy.SMTP`` and ``SMTPUTF8`` with the caching header factory.
 SMTP = email.policy.SMTP.clone(header_factory=CachingHeaderRegistry())
 SMTPUTF8 = email.policy.SMTPUTF8.clone(header_factory=CachingHeaderRegistry())
+
+
+class ReusingCompat32(Compat32):
+    """``compat32``, what Django 5.2 builds with, folding a header it has
+    folded before from a cache instead of encoding it again.
+
+    Django 5.2 serializes with ``as_bytes(linesep="\\r\\n")``, which clones the
+    policy for every message, so the cache is keyed by what ``_fold`` reads:
+    the header's name and text, and the policy's line separator, line length
+    and transfer encoding. Only plain ``str`` values are cached; ``Header``
+    objects are folded as usual.
+    """
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if type(value) is not str or len(value) > _LONGEST_REUSED:
+            return bytes(super().fold_binary(name, value))
+        key = (name, value, self.linesep, self.max_line_length, self.cte_type)
+        folded = _FOLDED.get(key)
+        if folded is None:
+            folded = bytes(super().fold_binary(name, value))
+            if len(_FOLDED) >= _MOST_REUSED:
+                _FOLDED.clear()
+            _FOLDED[key] = folded
+        return folded
+
+
+_FOLDED: dict[tuple[Any, ...], bytes] = {}
+
+#: ``email.policy.compat32`` that reuses folded headers.
+COMPAT32 = ReusingCompat32()

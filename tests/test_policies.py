@@ -119,3 +119,28 @@ def test_a_batch_gives_the_same_bytes_with_headers_reused():
             message.extra_headers.update(FIXED)
             stock = _serialized(message, email.policy.SMTP)
             assert _serialized(message, policies.SMTP) == stock
+
+
+@pytest.mark.skipif(MODERN_EMAIL_API, reason="Django 5.2 builds with compat32")
+def test_compat32_gives_the_same_bytes_with_headers_reused():
+    """Django 5.2: what compat.serialize writes, against Django's own as_bytes."""
+    for _ in range(3):
+        for message in corpus():
+            message.extra_headers.update(FIXED)
+            random.seed(2026)
+            stock = message.message().as_bytes(linesep="\r\n")
+            random.seed(2026)
+            reusing = message.message()
+            reusing.policy = policies.COMPAT32
+            assert reusing.as_bytes(linesep="\r\n") == stock
+
+
+def test_compat32_caches_per_line_separator_and_length():
+    policy = policies.COMPAT32
+    subject = "A subject long enough to be folded at forty characters or so"
+    for linesep, length in [("\r\n", 78), ("\n", 78), ("\r\n", 40), ("\r\n", 78)]:
+        ours = policy.clone(linesep=linesep, max_line_length=length)
+        stock = email.policy.compat32.clone(linesep=linesep, max_line_length=length)
+        folded = ours.fold_binary("Subject", subject)
+        assert folded == stock.fold_binary("Subject", subject)
+        assert folded.endswith(linesep.encode())
