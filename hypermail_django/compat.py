@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
 
 from . import policies
+from .flatten import flatten
 
 DJANGO_VERSION = django.VERSION[:2]
 #: Django 6.1 added ``settings.MAILERS`` and mailer aliases.
@@ -57,13 +58,13 @@ def serialize(message: Any, *, smtputf8: bool) -> tuple[bytes, str | None]:
     Returns the bytes and the Message-ID they carry.
     """
     if MODERN_EMAIL_API:
-        # The standard SMTP policies, minus a class built per header (policies.py).
+        # The standard SMTP policies, minus work they repeat (policies.py).
         policy = policies.SMTPUTF8 if smtputf8 else policies.SMTP
         msg = message.message(policy=policy)
-        data = msg.as_bytes()
+        data = flatten(msg)
     else:
         msg = message.message()
         msg.policy = policies.COMPAT32  # compat32, reusing folded headers
-        data = msg.as_bytes(linesep="\r\n")
+        data = flatten(msg, linesep="\r\n")
     message_id = msg["Message-ID"]
     return data, (str(message_id) if message_id is not None else None)

@@ -1,0 +1,54 @@
+"""Writing a built message out as bytes: the standard generator, one hot spot less.
+
+To pick a MIME boundary, ``email.generator`` draws a random token and makes sure
+no line of the parts is that boundary by compiling a regular expression from
+it, a new one for every multipart message: a fifth of the CPU Django 5.2 spends
+serializing an ordinary text-and-HTML email. The expression can only match
+where the boundary occurs in the text at all, so :class:`BytesGenerator` first
+looks for it with a plain substring search and keeps the standard check for the
+(astronomically rare) case where it does occur. Same random draws, same
+boundaries, same bytes: the tests compare them with the stock generator's.
+"""
+
+from __future__ import annotations
+
+import email.generator
+import random
+import re
+import sys
+from email.message import Message
+from io import BytesIO
+
+__all__ = ["BytesGenerator", "flatten"]
+
+#: The standard generator's token width (``email.generator._width``).
+_WIDTH = len(repr(sys.maxsize - 1))
+
+
+class BytesGenerator(email.generator.BytesGenerator):
+    """``email.generator.BytesGenerator`` with a cheaper boundary check."""
+
+    @classmethod
+    def _make_boundary(cls, text: bytes | None = None) -> str:
+        boundary = "=" * 15 + f"{random.randrange(sys.maxsize):0{_WIDTH}d}" + "=="
+        if text is None:
+            return boundary
+        if ("--" + boundary).encode("ascii") not in text:
+            return boundary  # No line can be the boundary: it is nowhere.
+        # What the standard generator does from here on.
+        candidate, counter = boundary, 0
+        pattern = "^--" + re.escape(candidate) + "(--)?$"
+        while cls._compile_re(pattern, re.MULTILINE).search(text):  # type: ignore[attr-defined]
+            candidate = boundary + "." + str(counter)
+            counter += 1
+            pattern = "^--" + re.escape(candidate) + "(--)?$"
+        return candidate
+
+
+def flatten(message: Message, *, linesep: str | None = None) -> bytes:
+    """``message.as_bytes()`` (Django's and the standard library's are the same
+    three lines) with :class:`BytesGenerator`: the message's own policy, no
+    ``From`` mangling, ``linesep`` if given."""
+    buffer = BytesIO()
+    BytesGenerator(buffer, mangle_from_=False).flatten(message, linesep=linesep)
+    return buffer.getvalue()
