@@ -136,6 +136,8 @@ OPTIONS: dict[str, Option] = {
             100,
             _count,
         ),
+        Option("pipelining", "EMAIL_FLUXMAIL_PIPELINING", True, _flag),
+        Option("chunking", "EMAIL_FLUXMAIL_CHUNKING", True, _flag),
         Option(
             "css_inline", "EMAIL_FLUXMAIL_CSS_INLINE", False, _flag, transport=False
         ),

@@ -38,8 +38,11 @@ def test_legacy_settings_and_fluxmail_settings_are_read():
         EMAIL_TIMEOUT=7,
         EMAIL_FLUXMAIL_MAX_RETRIES=3,
         EMAIL_FLUXMAIL_RETRY_DELAY=2,
+        EMAIL_FLUXMAIL_CHUNKING=False,
     ):
         backend = FluxMailBackend()
+    assert (backend.chunking, backend.pipelining) == (False, True)
+    assert backend.transport_config.chunking is False
     assert (backend.host, backend.port, backend.username) == (
         "smtp.example.com",
         2525,
@@ -87,6 +90,7 @@ def test_get_connection_overrides_reach_the_backend():
         ({"EMAIL_PORT": "smtp"}, "EMAIL_PORT"),
         ({"EMAIL_PORT": 70000}, "EMAIL_PORT"),
         ({"EMAIL_USE_TLS": "False"}, "EMAIL_USE_TLS"),
+        ({"EMAIL_FLUXMAIL_PIPELINING": "no"}, "EMAIL_FLUXMAIL_PIPELINING"),
         ({"EMAIL_TIMEOUT": 0}, "EMAIL_TIMEOUT"),
         ({"EMAIL_SSL_CERTFILE": "/nonexistent/cert.pem"}, "EMAIL_SSL_CERTFILE"),
     ],

@@ -288,6 +288,29 @@ def _text_of(received) -> str:
     return received.message().get_content().replace("\r\n", "\n")
 
 
+@pytest.mark.parametrize(
+    ("options", "one_write", "data_verb"),
+    [
+        ({"chunking": False}, True, "DATA"),
+        ({"pipelining": False}, False, "BDAT"),
+        ({"pipelining": False, "chunking": False}, False, "DATA"),
+    ],
+)
+def test_offered_extensions_can_be_turned_off(
+    make_backend, options, one_write, data_verb
+):
+    message = EmailMessage("C", "Body\n.dot\n", "f@example.com", ["a@example.com"])
+    with SMTPTestServer(pipelining=True, chunking=True) as relay:
+        assert make_backend(relay, **options).send_messages([message]) == 1
+        (received,) = relay.messages
+        chunks = [chunk for _, chunk in relay.received_chunks]
+        verbs = [verb for _, verb, _ in relay.commands]
+    assert verbs[-3:] == ["MAIL", "RCPT", data_verb]
+    pipelined = any(b"MAIL FROM" in chunk and b"RCPT TO" in chunk for chunk in chunks)
+    assert pipelined is one_write
+    assert _text_of(received) == "Body\n.dot\n"
+
+
 def test_without_pipelining_each_command_waits_for_its_reply(make_backend):
     with SMTPTestServer(pipelining=False) as relay:
         make_backend(relay).send_messages(

@@ -85,6 +85,8 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         self.pool_size: int = resolved["pool_size"]
         self.max_connection_age: float = resolved["max_connection_age"]
         self.max_messages_per_connection: int = resolved["max_messages_per_connection"]
+        self.pipelining: bool = resolved["pipelining"]
+        self.chunking: bool = resolved["chunking"]
         self.css_inline: bool = resolved["css_inline"]
         self.css_inliner = resolved["css_inliner"]
         self._lease: Lease | None = None

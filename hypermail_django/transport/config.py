@@ -33,6 +33,9 @@ class TransportConfig:
     pool_size: int = 10
     max_connection_age: float = 300.0
     max_messages_per_connection: int = 100
+    # SMTP extensions used when the server offers them (False: never).
+    pipelining: bool = True
+    chunking: bool = True
 
     @property
     def pool_key(self) -> tuple[object, ...]:

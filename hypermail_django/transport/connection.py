@@ -25,6 +25,7 @@ __all__ = [
     "QUIT_TIMEOUT",
     "StaleConnection",
     "create_ssl_context",
+    "decline_extensions",
     "deliver",
     "is_open",
     "is_transient_code",
@@ -79,6 +80,7 @@ def open_connection(
             conn.ehlo()
         if config.authenticates:
             _login(conn, config, where)
+        decline_extensions(conn.esmtp_features, config)
         return conn
     except SendError:
         _abort(conn)
@@ -86,6 +88,18 @@ def open_connection(
     except BaseException as exc:
         _abort(conn)
         raise _connect_error(exc, where) from exc
+
+
+def decline_extensions(features: dict[str, str], config: TransportConfig) -> None:
+    """Forget the offered extensions the configuration turns off, so that the
+    dialogue never uses them (``pipelining=False``, ``chunking=False``: an
+    escape hatch for a server that offers one and gets it wrong)."""
+    for name, wanted in (
+        ("pipelining", config.pipelining),
+        ("chunking", config.chunking),
+    ):
+        if not wanted:
+            features.pop(name, None)
 
 
 def _starttls(
