@@ -6,11 +6,12 @@ import email
 import email.policy
 import io
 import itertools
+import logging
 from collections import Counter
 
 import django
 import pytest
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 
 from hypermail_django.bulk import rate, send_bulk
 from hypermail_django.bulk.rate import RateLimiter
@@ -25,8 +26,22 @@ def _messages(count: int, bad: set[int] = frozenset(), start: int = 0):
         yield EmailMessage(f"Digest {n}", f"Hello {n}", "news@example.com", [to])
 
 
+@pytest.fixture
+def workers(monkeypatch):
+    """Serialize in worker processes even under ``override_settings``.
+
+    ``mailer_for`` overrides settings at run time, which worker processes would
+    not see, so ``send_bulk`` serializes in this process then. These tests
+    override nothing that serialization reads, so workers may take part.
+    """
+    from hypermail_django.bulk import preparation
+
+    monkeypatch.setattr(preparation, "_settings_module", lambda: "tests.settings")
+    assert preparation.worker_count(2) == 2
+
+
 @pytest.mark.parametrize("processes", [0, 2])
-def test_every_message_is_delivered_once(use_server, processes):
+def test_every_message_is_delivered_once(use_server, workers, processes):
     result = send_bulk(_messages(120), processes=processes, progress=False)
     assert result == {
         "sent": 120,
@@ -40,7 +55,9 @@ def test_every_message_is_delivered_once(use_server, processes):
     assert set(delivered.values()) == {1}
 
 
-def test_refusals_and_dropped_connections_are_each_counted_exactly_once(server):
+def test_refusals_and_dropped_connections_are_each_counted_exactly_once(
+    server, workers
+):
     bad = {3, 17, 40, 41, 99}
     server.fail("RCPT", "550 5.1.1 No such user", match="bad")
     server.drop("DATA_END", times=4)  # connections dropped mid-batch
@@ -64,7 +81,7 @@ def test_refusals_and_dropped_connections_are_each_counted_exactly_once(server):
     assert set(delivered.values()) == {1}  # no duplicates despite the drops
 
 
-def test_invalid_and_empty_messages_do_not_stop_the_batch(use_server):
+def test_invalid_and_empty_messages_do_not_stop_the_batch(use_server, workers):
     messages = [
         EmailMessage("ok", "b", "f@example.com", ["a@example.com"]),
         EmailMessage(
@@ -83,7 +100,7 @@ def test_invalid_and_empty_messages_do_not_stop_the_batch(use_server):
     assert len(use_server.messages) == 2
 
 
-def test_messages_are_read_lazily(use_server):
+def test_messages_are_read_lazily(use_server, workers):
     produced = []
     first_success_at = []
 
@@ -101,7 +118,7 @@ def test_messages_are_read_lazily(use_server):
     assert first_success_at[0] < 400  # a bounded window, not the whole generator
 
 
-def test_bytes_from_worker_processes_equal_djangos(use_server):
+def test_bytes_from_worker_processes_equal_djangos(use_server, workers):
     headers = {
         "Message-ID": "<fixed@example.com>",
         "Date": "Mon, 1 Jan 2024 00:00:00 -0000",
@@ -118,6 +135,96 @@ def test_bytes_from_worker_processes_equal_djangos(use_server):
     if not expected.endswith(b"\r\n"):
         expected += b"\r\n"
     assert received.data == expected
+
+
+def _django_bytes(message: EmailMessage) -> bytes:
+    """What Django's own SMTP backend puts after DATA for ``message``."""
+    if django.VERSION >= (6, 0):
+        data = message.message(policy=email.policy.SMTP).as_bytes()
+    else:
+        data = message.message().as_bytes(linesep="\r\n")
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
+def _with_boundary_of(data: bytes, like: bytes) -> bytes:
+    """``data`` with its MIME boundary replaced by the one in ``like``: each
+    serialization draws a random boundary, and nothing else may differ."""
+    ours = email.message_from_bytes(data).get_boundary()
+    theirs = email.message_from_bytes(like).get_boundary()
+    assert ours and theirs
+    return data.replace(ours.encode(), theirs.encode())
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_every_message_of_a_long_run_arrives_as_django_serializes_it(
+    use_server, workers, processes
+):
+    """Longer than a chunk, multipart like a newsletter, each message to its
+    own recipient: the bytes received are Django's, message by message."""
+    messages = []
+    for n in range(75):
+        message = EmailMultiAlternatives(
+            f"Digest {n} ✓",
+            f"Hello {n} ✓\n.a line that needs dot-stuffing\n",
+            "news@example.com",
+            [f"user{n}@example.com"],
+            headers={
+                "Message-ID": f"<digest-{n}@example.com>",
+                "Date": "Mon, 1 Jan 2024 00:00:00 -0000",
+            },
+        )
+        message.attach_alternative(f"<p>Hello {n} ✓</p>", "text/html")
+        messages.append(message)
+    result = send_bulk(messages, processes=processes, progress=False)
+    assert result["sent"] == 75
+    received = {m.rcpt_tos[0]: m.data for m in use_server.messages}
+    assert len(received) == len(use_server.messages) == 75
+    for n, message in enumerate(messages):
+        expected = _django_bytes(message)
+        got = received[f"user{n}@example.com"]
+        assert _with_boundary_of(got, expected) == expected
+        assert message.hypermail_status.message_id == f"<digest-{n}@example.com>"
+
+
+def test_a_short_run_is_spread_over_every_connection(use_server, workers):
+    # Fewer messages than a chunk of work still go out on all four connections.
+    result = send_bulk(_messages(40), concurrency=4, processes=2, progress=False)
+    assert result["sent"] == 40
+    assert len({m.session for m in use_server.messages}) == 4
+
+
+def test_a_transient_failure_is_retried_under_the_policy(server, waits, caplog):
+    server.fail("MAIL", "451 4.3.0 Try again later", times=1)
+    statuses = {}
+    with (
+        mailer_for(server, max_retries=2, retry_delay=0.0),
+        caplog.at_level(logging.WARNING, logger="hypermail_django.transport"),
+    ):
+        result = send_bulk(
+            _messages(3),
+            concurrency=1,
+            on_success=statuses.__setitem__,
+            progress=False,
+        )
+    assert (result["sent"], result["failed"]) == (3, 0)
+    assert [statuses[i].attempts for i in range(3)] == [2, 1, 1]
+    assert len(waits) == 1
+    (retry,) = [r.getMessage() for r in caplog.records if "retrying" in r.msg]
+    assert "attempt 1 failed" in retry
+    assert "451 4.3.0 Try again later" in retry
+    assert len(server.messages) == 3
+
+
+def test_a_permanent_failure_is_never_retried(server, waits):
+    server.fail("MAIL", "550 5.7.1 Not from you", times=1)
+    with mailer_for(server, max_retries=2, retry_delay=0.0):
+        result = send_bulk(_messages(3), concurrency=1, progress=False)
+    assert (result["sent"], result["failed"]) == (2, 1)
+    ((index, error),) = result["errors"]
+    assert index == 0
+    assert error.smtp_code == 550
+    assert error.status.attempts == 1
+    assert waits == []
 
 
 def test_other_backends_are_sent_one_by_one():
@@ -228,7 +335,7 @@ def _progress_to(stream, progress_class, console_class):
 @pytest.mark.asyncio
 @pytest.mark.usefixtures("close_async_pools")
 @pytest.mark.parametrize("processes", [0, 2])
-async def test_asend_bulk_accounts_for_every_message_once(server, processes):
+async def test_asend_bulk_accounts_for_every_message_once(server, workers, processes):
     from hypermail_django.bulk import asend_bulk
     from hypermail_django.transport.async_pool import aclose_async_pools
 

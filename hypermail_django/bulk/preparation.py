@@ -144,10 +144,21 @@ def prepare_stream(
     Results come back in submission order; a message that has nothing to send
     (no recipients, cancelled by ``pre_send``) comes with ``None``.
     """
+    for chunk in prepare_chunks(backend, messages, processes):
+        yield from chunk
+
+
+def prepare_chunks(
+    backend: Any, messages: Iterable[EmailMessage], processes: int
+) -> Iterator[list[tuple[int, EmailMessage, Prepared]]]:
+    """:func:`prepare_stream` a chunk at a time, as the workers return them, so
+    whoever takes the results over can hand them on in chunks too. Prepared in
+    this process (``processes=0``), each message comes alone, as soon as it is
+    ready."""
     numbered = enumerate(messages)
     if processes == 0:
         for index, message in numbered:
-            yield index, message, _prepare_here(backend, message)
+            yield [(index, message, _prepare_here(backend, message))]
         return
 
     options = (backend.css_inline, backend.css_inliner)
@@ -165,10 +176,7 @@ def prepare_stream(
             inflight.append(_submit(pool, backend, options, chunk))
         if not inflight:
             return
-        current = inflight.popleft()
-        by_index = dict(current[1])
-        for index, prepared in _collect(current, backend):
-            yield index, by_index[index], prepared
+        yield _collect(inflight.popleft(), backend)
 
 
 def _submit(
@@ -185,7 +193,9 @@ def _submit(
     return pool.submit(serialize_chunk, options, work), chunk, announced
 
 
-def _collect(inflight: _Inflight, backend: Any) -> Iterator[tuple[int, Prepared]]:
+def _collect(
+    inflight: _Inflight, backend: Any
+) -> list[tuple[int, EmailMessage, Prepared]]:
     future, chunk, announced = inflight
     try:
         done = dict(future.result())
@@ -198,8 +208,8 @@ def _collect(inflight: _Inflight, backend: Any) -> Iterator[tuple[int, Prepared]
             for index, message in chunk
             if index in announced
         }
-    for index, _message in chunk:
-        yield index, done.get(index)  # Not announced: nothing to send.
+    # Not announced: nothing to send.
+    return [(index, message, done.get(index)) for index, message in chunk]
 
 
 def _prepare_here(backend: Any, message: EmailMessage) -> Prepared:

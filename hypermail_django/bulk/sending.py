@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Iterable, Sized
 from typing import Any
 
@@ -19,14 +20,13 @@ from django.core.mail import EmailMessage
 
 from ..exceptions import FluxMailException
 from ..mailers import get_mailer
-from ..transport import Lease, TransportConfig, get_pool, send_envelope
+from ..transport import Envelope, Lease, TransportConfig, get_pool, send_envelope
 from .account import BulkAccount, BulkResult, OnError, OnSuccess
-from .preparation import prepare_stream, worker_count
+from .preparation import CHUNK_SIZE, prepare_chunks, worker_count
 from .progress import BulkProgress
 from .rate import RateLimiter
 
-_STOP = object()
-#: How long the caller's thread waits on a full queue before counting outcomes.
+#: How long the caller's thread waits on a full backlog before counting outcomes.
 _POLL = 0.05
 
 
@@ -106,6 +106,58 @@ def send_one_by_one(
             account.skip(index)
 
 
+_Ready = tuple[int, EmailMessage, Envelope]
+_Outcomes = queue.SimpleQueue[tuple[int, EmailMessage, Any]]
+
+
+class Backlog:
+    """Prepared messages waiting for a connection.
+
+    The caller's thread adds them a chunk at a time (as the workers return
+    them); every sender thread takes them one at a time, so even a short run is
+    spread over all the connections. Nobody is woken for each message: a sender
+    waits only when the backlog is empty, the caller only when it is full.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._items: deque[_Ready] = deque()
+        self._lock = threading.Lock()
+        self._filled = threading.Condition(self._lock)
+        self._drained = threading.Condition(self._lock)
+        self._closed = False
+
+    def add(self, items: list[_Ready], timeout: float) -> bool:
+        """Add ``items`` unless the backlog is still full after ``timeout``
+        seconds; return whether they were added."""
+        with self._lock:
+            if len(self._items) >= self.limit:
+                self._drained.wait(timeout)
+                if len(self._items) >= self.limit:
+                    return False
+            self._items.extend(items)
+            self._filled.notify(len(items))
+            return True
+
+    def take(self) -> _Ready | None:
+        """The next message, waiting for one; None once closed and empty."""
+        with self._lock:
+            while not self._items:
+                if self._closed:
+                    return None
+                self._filled.wait()
+            item = self._items.popleft()
+            if len(self._items) == self.limit - 1:
+                self._drained.notify()
+            return item
+
+    def close(self) -> None:
+        """No more messages: senders finish what is left, then stop."""
+        with self._lock:
+            self._closed = True
+            self._filled.notify_all()
+
+
 def _send_in_parallel(
     backend: Any,
     messages: Iterable[EmailMessage],
@@ -115,30 +167,35 @@ def _send_in_parallel(
     processes: int,
 ) -> None:
     config = backend.transport_config
-    work: queue.Queue[Any] = queue.Queue(
-        maxsize=default_concurrency(config, concurrency) * 4
-    )
-    outcomes: queue.SimpleQueue[tuple[int, EmailMessage, Any]] = queue.SimpleQueue()
+    width = default_concurrency(config, concurrency)
+    # About a chunk waiting: enough to keep every connection busy while the
+    # next chunk is prepared, few enough that messages are still read lazily.
+    backlog = Backlog(limit=max(CHUNK_SIZE, width))
+    outcomes: _Outcomes = queue.SimpleQueue()
     senders = [
         threading.Thread(
-            target=_sender, args=(config, limiter, work, outcomes), daemon=True
+            target=_sender, args=(config, limiter, backlog, outcomes), daemon=True
         )
-        for _ in range(default_concurrency(config, concurrency))
+        for _ in range(width)
     ]
     for thread in senders:
         thread.start()
     try:
-        for index, message, prepared in prepare_stream(backend, messages, processes):
-            if prepared is None:
-                account.skip(index)
-            elif isinstance(prepared, Exception):
-                account.failure(index, message, prepared)
-            else:
-                _put(work, (index, message, prepared), outcomes, account)
+        for chunk in prepare_chunks(backend, messages, processes):
+            ready: list[_Ready] = []
+            for index, message, prepared in chunk:
+                if prepared is None:
+                    account.skip(index)
+                elif isinstance(prepared, Exception):
+                    account.failure(index, message, prepared)
+                else:
+                    ready.append((index, message, prepared))
+            # While the senders are busy, count what they finished.
+            while ready and not backlog.add(ready, _POLL):
+                _count(outcomes, account)
             _count(outcomes, account)
     finally:
-        for _ in senders:
-            _put(work, _STOP, outcomes, account)
+        backlog.close()
         for thread in senders:
             while thread.is_alive():
                 thread.join(_POLL)
@@ -146,24 +203,7 @@ def _send_in_parallel(
         _count(outcomes, account)
 
 
-def _put(
-    work: queue.Queue[Any],
-    item: Any,
-    outcomes: queue.SimpleQueue[tuple[int, EmailMessage, Any]],
-    account: BulkAccount,
-) -> None:
-    """Queue work; while the senders are busy, count what they finished."""
-    while True:
-        try:
-            work.put(item, timeout=_POLL)
-            return
-        except queue.Full:
-            _count(outcomes, account)
-
-
-def _count(
-    outcomes: queue.SimpleQueue[tuple[int, EmailMessage, Any]], account: BulkAccount
-) -> None:
+def _count(outcomes: _Outcomes, account: BulkAccount) -> None:
     while True:
         try:
             index, message, outcome = outcomes.get_nowait()
@@ -178,13 +218,13 @@ def _count(
 def _sender(
     config: TransportConfig,
     limiter: RateLimiter,
-    work: queue.Queue[Any],
-    outcomes: queue.SimpleQueue[tuple[int, EmailMessage, Any]],
+    backlog: Backlog,
+    outcomes: _Outcomes,
 ) -> None:
     """One connection's loop: take an envelope, wait for a slot, send, report."""
     lease = Lease(get_pool(config))
     try:
-        while (item := work.get()) is not _STOP:
+        while (item := backlog.take()) is not None:
             index, message, envelope = item
             limiter.acquire()
             try:

@@ -8,6 +8,7 @@ dropped while idle is replaced at once and does not count as an attempt.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from .attempts import DeliveryAttempts
 from .config import TransportConfig
@@ -40,11 +41,34 @@ def send_envelope(
             raise
         attempts.record(outcome)
 
+    # Most messages go through at the first attempt: run it without building a
+    # retry controller (a tenacity round costs as much as a third of a pooled
+    # send). A failure is then handed to the policy as its first attempt, so
+    # what is retried, how often, the waits and the log lines stay the same.
     try:
-        retrying(config, envelope.message_id)(attempt)
+        attempt()
+    except SendError as exc:
+        first_failure = exc
+    else:
+        return attempts.finish(None)
+    try:
+        retrying(config, envelope.message_id)(_replaying(first_failure, attempt))
     except SendError as exc:
         return attempts.finish(exc)
     return attempts.finish(None)
+
+
+def _replaying(failure: SendError, attempt: Callable[[], None]) -> Callable[[], None]:
+    """``attempt``, except that its first call raises ``failure`` (an attempt that
+    already ran) instead of running it again."""
+    replay = [failure]
+
+    def again() -> None:
+        if replay:
+            raise replay.pop()
+        attempt()
+
+    return again
 
 
 def _deliver_on_lease(
