@@ -237,6 +237,24 @@ def test_pipelining_sends_mail_rcpt_and_data_in_one_write(make_backend):
     assert batches[0].endswith(b"DATA\r\n")
 
 
+@pytest.mark.parametrize(
+    "body",
+    [".first line", "a\n.\nb", "..two\n...three", "ends with\n.", "\n.\n.\n", "a.b\n"],
+    ids=["first", "lone-dot", "several", "last", "only-dots", "inside"],
+)
+def test_lines_starting_with_a_dot_arrive_intact(server, make_backend, body):
+    """Dot-stuffing (DATA) or none (BDAT): the server sees the very bytes."""
+    message = EmailMessage("Dots", body, "f@example.com", ["a@example.com"])
+    message.extra_headers["Message-ID"] = "<dots@example.com>"
+    message.extra_headers["Date"] = "Sat, 21 Nov 2026 09:00:00 +0000"
+    assert make_backend().send_messages([message]) == 1
+    (received,) = server.messages
+    expected = message.message().as_bytes(linesep="\r\n")
+    if not expected.endswith(b"\r\n"):
+        expected += b"\r\n"  # SMTP ends the message with a line break, as smtplib
+    assert received.data == expected
+
+
 def test_chunking_with_pipelining_sends_the_whole_message_in_one_write(make_backend):
     body = "First line\n.A line starting with a dot is not stuffed in BDAT\n"
     message = EmailMessage(

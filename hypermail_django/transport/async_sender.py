@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from .async_connection import adeliver
 from .async_pool import AsyncLease
@@ -32,11 +33,36 @@ async def asend_envelope(
             raise
         attempts.record(outcome)
 
+    # As in send_envelope: the first attempt without a retry controller; a
+    # failure is replayed to the policy as its first attempt.
     try:
-        await async_retrying(config, envelope.message_id)(attempt)
+        await attempt()
+    except SendError as exc:
+        first_failure = exc
+    else:
+        return attempts.finish(None)
+    try:
+        await async_retrying(config, envelope.message_id)(
+            _replaying(first_failure, attempt)
+        )
     except SendError as exc:
         return attempts.finish(exc)
     return attempts.finish(None)
+
+
+def _replaying(
+    failure: SendError, attempt: Callable[[], Awaitable[None]]
+) -> Callable[[], Awaitable[None]]:
+    """``attempt``, except that its first call raises ``failure`` (an attempt that
+    already ran) instead of running it again."""
+    replay = [failure]
+
+    async def again() -> None:
+        if replay:
+            raise replay.pop()
+        await attempt()
+
+    return again
 
 
 async def _deliver_on_lease(
