@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import email.policy
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -12,7 +13,7 @@ import pytest_asyncio
 from django.test import override_settings
 
 from hypermail_django.backends import FluxMailBackend
-from hypermail_django.compat import MAILERS_SUPPORTED
+from hypermail_django.compat import MAILERS_SUPPORTED, MODERN_EMAIL_API
 from hypermail_django.conf import settings_for
 from hypermail_django.testing import SMTPTestServer, TLSCertificates
 from hypermail_django.transport import close_all_pools, retry
@@ -157,3 +158,11 @@ def use_server(server: SMTPTestServer) -> Iterator[SMTPTestServer]:
     """Make FluxMailBackend Django's default mailer, aimed at ``server``."""
     with mailer_for(server):
         yield server
+
+
+def djangos_bytes(message: Any, smtputf8: bool = False) -> bytes:
+    """What Django's own SMTP backend sends for ``message`` (5.2, 6.0 and 6.1)."""
+    if MODERN_EMAIL_API:
+        policy = email.policy.SMTPUTF8 if smtputf8 else email.policy.SMTP
+        return bytes(message.message(policy=policy).as_bytes())
+    return bytes(message.message().as_bytes(linesep="\r\n"))

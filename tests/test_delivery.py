@@ -15,7 +15,7 @@ from django.core.management import call_command
 from hypermail_django.exceptions import InvalidEmail, SMTPUTF8Unsupported
 from hypermail_django.testing import SMTPTestServer
 
-from .conftest import requires_mailers
+from .conftest import djangos_bytes, requires_mailers
 
 
 @pytest.fixture
@@ -249,7 +249,7 @@ def test_lines_starting_with_a_dot_arrive_intact(server, make_backend, body):
     message.extra_headers["Date"] = "Sat, 21 Nov 2026 09:00:00 +0000"
     assert make_backend().send_messages([message]) == 1
     (received,) = server.messages
-    expected = message.message().as_bytes(linesep="\r\n")
+    expected = djangos_bytes(message)
     if not expected.endswith(b"\r\n"):
         expected += b"\r\n"  # SMTP ends the message with a line break, as smtplib
     assert received.data == expected

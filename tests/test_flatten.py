@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import email.generator
-import email.policy
 import random
 
 import pytest
 
-from hypermail_django.compat import MODERN_EMAIL_API, serialize
+from hypermail_django.compat import serialize
 from hypermail_django.flatten import BytesGenerator
 
+from .conftest import djangos_bytes
 from .test_policies import FIXED, corpus
-
-
-def djangos_bytes(message, smtputf8: bool) -> bytes:
-    """What Django's SMTP backend sends for ``message`` (5.2, 6.0 and 6.1)."""
-    if MODERN_EMAIL_API:
-        policy = email.policy.SMTPUTF8 if smtputf8 else email.policy.SMTP
-        return message.message(policy=policy).as_bytes()
-    return message.message().as_bytes(linesep="\r\n")
 
 
 @pytest.mark.parametrize("smtputf8", [False, True], ids=["ascii", "smtputf8"])
