@@ -336,3 +336,24 @@ def test_without_pipelining_each_command_waits_for_its_reply(make_backend):
         )
         chunks = [chunk for _, chunk in relay.received_chunks]
     assert not any(b"MAIL FROM" in chunk and b"RCPT TO" in chunk for chunk in chunks)
+
+
+def test_the_pipelining_example_runs():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "examples/pipelining.py"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [
+        "sync, defaults: EHLO MAIL RCPT BDAT QUIT  (3 reads from the socket)",
+        "sync, chunking=False: EHLO MAIL RCPT DATA QUIT  (4 reads from the socket)",
+        "sync, pipelining=False, chunking=False: EHLO MAIL RCPT DATA QUIT"
+        "  (6 reads from the socket)",
+        "async, defaults: EHLO MAIL RCPT BDAT QUIT  (3 reads from the socket)",
+        "received intact: 'Hi'",
+    ]
