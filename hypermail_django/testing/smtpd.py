@@ -729,7 +729,9 @@ class SMTPTestServer:
 
     Steps are SMTP verbs (``"EHLO"``, ``"MAIL"``, ``"RCPT"``, ``"DATA"``,
     ``"AUTH"``, ``"STARTTLS"``, ...) plus ``"CONNECT"`` (the greeting) and
-    ``"DATA_END"`` (the reply to the final ``.`` of the message).
+    ``"DATA_END"`` (the reply to the final ``.`` of the message). With
+    ``chunking=True``, ``"DATA"`` fires at a message's first ``BDAT`` chunk,
+    ``"BDAT"`` at every chunk and ``"DATA_END"`` at the reply to the last one.
 
     The server records what it saw: accepted :attr:`messages`, every command
     (:attr:`commands`), connections (:attr:`sessions`), AUTH attempts and client
