@@ -55,6 +55,17 @@ def test_healthy_plain_server_reports_like_fluxmail_and_sends_nothing(server):
     json.dumps(report)  # JSON-ready as it is
 
 
+def test_relay_extensions_are_reported():
+    relay = SMTPTestServer(pipelining=True, chunking=True)
+    with relay, mailer_for(**aimed_at(relay)):
+        offered = health.test_connection()["capabilities"]
+    with SMTPTestServer() as bare, mailer_for(**aimed_at(bare)):
+        plain = health.test_connection()["capabilities"]
+    assert (offered["pipelining"], offered["chunking"]) == (True, True)
+    assert {"PIPELINING", "CHUNKING"} <= set(offered["extensions"])
+    assert (plain["pipelining"], plain["chunking"]) == (False, False)
+
+
 def test_starttls_and_auth_report_tls_and_certificate(trust_ca, tls_server):
     options = aimed_at(tls_server, use_tls=True, username="mailer", password=PASSWORD)
     with mailer_for(**options):

@@ -100,6 +100,7 @@ def test_healthy_server_json_schema(server):
     assert set(report["capabilities"]) == {
         "size",
         "pipelining",
+        "chunking",
         "smtputf8",
         "8bitmime",
         "starttls",

@@ -60,6 +60,8 @@ class Capabilities:
     """The largest message the server accepts, in bytes (None: not announced,
     0: no limit)."""
     pipelining: bool
+    chunking: bool
+    """RFC 3030 CHUNKING (BDAT), which the backend uses when offered."""
     smtputf8: bool
     eightbitmime: bool
     starttls: bool
@@ -77,6 +79,7 @@ class Capabilities:
         return cls(
             size=int(size) if size.isdigit() else None,
             pipelining="pipelining" in features,
+            chunking="chunking" in features,
             smtputf8="smtputf8" in features,
             eightbitmime="8bitmime" in features,
             starttls=starttls_offered or "starttls" in features,
@@ -88,6 +91,7 @@ class Capabilities:
         return {
             "size": self.size,
             "pipelining": self.pipelining,
+            "chunking": self.chunking,
             "smtputf8": self.smtputf8,
             "8bitmime": self.eightbitmime,
             "starttls": self.starttls,
