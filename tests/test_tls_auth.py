@@ -30,6 +30,29 @@ def test_starttls_and_auth(trust_ca, tls_server, make_backend):
     assert verbs.index("STARTTLS") < verbs.index("AUTH")
 
 
+def test_starttls_and_auth_with_pipelining_and_chunking(trust_ca, certs, make_backend):
+    """The extensions offered after STARTTLS are the ones used (RFC 3207)."""
+    relay = SMTPTestServer(
+        starttls=True,
+        certs=certs,
+        auth={"mailer": PASSWORD},
+        pipelining=True,
+        chunking=True,
+    )
+    with relay:
+        backend = make_backend(
+            relay, use_tls=True, username="mailer", password=PASSWORD
+        )
+        messages = [_message(), _message()]
+        assert backend.send_messages(messages) == 2
+        received = relay.messages
+        verbs = [verb for _, verb, _ in relay.commands]
+    assert [m.tls for m in received] == [True, True]
+    assert [m.authenticated_as for m in received] == ["mailer", "mailer"]
+    assert verbs.count("BDAT") == 2 and "DATA" not in verbs
+    assert relay.sessions == 1
+
+
 def test_use_tls_without_starttls_on_the_server_sends_nothing_and_never_auths(
     make_backend,
 ):
