@@ -12,11 +12,11 @@ import ssl
 from collections.abc import Sequence
 
 import aiosmtplib
-from aiosmtplib.email import quote_address
 from aiosmtplib.response import SMTPResponse
 
 from . import failures
 from .async_protocol import PipeliningProtocol
+from .commands import mail_options, transaction_commands
 from .config import TransportConfig
 from .connection import EAGER_CHUNK_LIMIT, StaleConnection, decline_extensions
 from .envelope import Envelope
@@ -100,7 +100,6 @@ async def adeliver(
     3030 ``BDAT`` when it offers CHUNKING, and the same judgement of the replies
     in every dialogue.
     """
-    options = failures.mail_options(envelope, smtp.supports_extension)
     encoding = "utf-8" if envelope.smtputf8 else "ascii"
     protocol = smtp.protocol
     # Reading pipelined replies and writing BDAT take the protocol subclass that
@@ -109,11 +108,9 @@ async def adeliver(
     chunked = ours is not None and smtp.supports_extension("chunking")
     try:
         if ours is not None and smtp.supports_extension("pipelining"):
-            return await _adeliver_pipelined(
-                smtp, ours, envelope, recipients, options, encoding
-            )
+            return await _adeliver_pipelined(smtp, ours, envelope, recipients, encoding)
         return await _adeliver_one_by_one(
-            smtp, ours if chunked else None, envelope, recipients, options, encoding
+            smtp, ours if chunked else None, envelope, recipients, encoding
         )
     except asyncio.CancelledError:
         # Cancelled mid-transaction, replies may still be on their way: they
@@ -128,11 +125,11 @@ async def _adeliver_one_by_one(
     chunker: PipeliningProtocol | None,
     envelope: Envelope,
     recipients: Sequence[str],
-    options: list[str],
     encoding: str,
 ) -> dict[str, RecipientStatus]:
     """:func:`adeliver` with one command at a time, through aiosmtplib's API;
     the message goes as DATA, or through ``chunker`` as one BDAT."""
+    options = mail_options(envelope, smtp.supports_extension)
     try:
         await smtp.mail(envelope.mail_from, options=options, encoding=encoding)
     except aiosmtplib.SMTPSenderRefused as exc:
@@ -189,7 +186,6 @@ async def _adeliver_pipelined(
     protocol: PipeliningProtocol,
     envelope: Envelope,
     recipients: Sequence[str],
-    options: list[str],
     encoding: str,
 ) -> dict[str, RecipientStatus]:
     """:func:`adeliver` on a server that offers PIPELINING, step for step
@@ -205,9 +201,11 @@ async def _adeliver_pipelined(
     """
     chunked = smtp.supports_extension("chunking")
     eager = chunked and len(envelope.data) <= EAGER_CHUNK_LIMIT
-    mail = b"MAIL FROM:" + quote_address(envelope.mail_from).encode(encoding)
-    mail += b"".join(b" " + option.encode("ascii") for option in options)
-    rcpts = [b"RCPT TO:" + quote_address(rcpt).encode(encoding) for rcpt in recipients]
+    mail_line, rcpt_lines = transaction_commands(
+        envelope, recipients, smtp.supports_extension
+    )
+    mail = mail_line.encode(encoding)
+    rcpts = [line.encode(encoding) for line in rcpt_lines]
     # Replies due after the RCPTs' in the first write: DATA's, or BDAT's.
     trailing = 1 if eager or not chunked else 0
     timeout = smtp.timeout

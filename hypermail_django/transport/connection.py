@@ -13,6 +13,7 @@ import ssl
 from collections.abc import Sequence
 
 from . import failures
+from .commands import transaction_commands
 from .config import TransportConfig
 from .envelope import Envelope
 from .errors import SendError
@@ -176,30 +177,25 @@ def deliver(
     :class:`StaleConnection` when the connection proved dead before anything was
     sent, and a :class:`SendError` when the attempt failed as a whole.
     """
-    options = failures.mail_options(envelope, conn.has_extn)
+    mail, rcpts = transaction_commands(envelope, recipients, conn.has_extn)
     pipelined = bool(conn.has_extn("pipelining"))
     chunked = bool(conn.has_extn("chunking"))
     # With BDAT the whole message may ride in the first write.
     eager = pipelined and chunked and len(envelope.data) <= EAGER_CHUNK_LIMIT
     # smtplib encodes commands with this; SMTPUTF8 addresses need UTF-8.
     conn.command_encoding = "utf-8" if envelope.smtputf8 else "ascii"
-    # The envelope holds bare, checked addr-specs: they only need the brackets
-    # (smtplib.quoteaddr would parse each one again).
-    mail = f"FROM:<{envelope.mail_from}>"
-    mail += "".join(" " + option for option in options)
-    rcpts = [f"TO:<{rcpt}>" for rcpt in recipients]
     # Replies due after the RCPTs' in the first write: DATA's, or BDAT's.
     trailing = 1 if pipelined and (eager or not chunked) else 0
     try:
         if pipelined:
-            commands = [f"MAIL {mail}", *(f"RCPT {rcpt}" for rcpt in rcpts)]
+            commands = [mail, *rcpts]
             if not chunked:
                 commands.append("DATA")
             flight = "".join(command + "\r\n" for command in commands)
             encoded = flight.encode(conn.command_encoding)
             conn.send(encoded + _chunk(envelope.data) if eager else encoded)
         else:
-            conn.putcmd("MAIL", mail)
+            conn.putcmd(mail)
         code, reply = conn.getreply()
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         _abort(conn)
@@ -221,7 +217,7 @@ def deliver(
     try:
         for rcpt, command in zip(recipients, rcpts, strict=True):
             if not pipelined:
-                conn.putcmd("RCPT", command)
+                conn.putcmd(command)
             code, reply = conn.getreply()
             if code in (250, 251):
                 accepted.append(rcpt)

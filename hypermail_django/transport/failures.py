@@ -8,8 +8,6 @@ retry policy cannot tell which library spoke to the server.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from .envelope import Envelope
 from .errors import (
     AuthenticationFailed,
@@ -38,23 +36,11 @@ def text(reply: Reply) -> str:
     return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
 
 
-def mail_options(envelope: Envelope, offers: Callable[[str], bool]) -> list[str]:
-    """The ``MAIL FROM`` parameters for ``envelope`` on a server that ``offers``
-    the named ESMTP extensions. Refuses, before anything is sent, an envelope
-    that needs SMTPUTF8 on a server without it."""
-    options = []
-    if offers("size"):
-        options.append(f"SIZE={len(envelope.data)}")
-    if envelope.smtputf8:
-        if not offers("smtputf8"):
-            raise SMTPUTF8Unsupported(
-                f"Message {envelope.message_id}: an address has a non-ASCII local "
-                "part, which needs SMTPUTF8, and the server does not offer it.",
-            )
-        options.append("SMTPUTF8")
-        if offers("8bitmime"):
-            options.append("BODY=8BITMIME")
-    return options
+def smtputf8_unsupported(envelope: Envelope) -> SMTPUTF8Unsupported:
+    return SMTPUTF8Unsupported(
+        f"Message {envelope.message_id}: an address has a non-ASCII local "
+        "part, which needs SMTPUTF8, and the server does not offer it.",
+    )
 
 
 def tls_unavailable(where: str) -> TLSFailed:
