@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from . import failures
 from .async_connection import adeliver
 from .async_pool import AsyncLease
 from .attempts import DeliveryAttempts
 from .config import TransportConfig
 from .connection import StaleConnection
 from .envelope import Envelope
-from .errors import ConnectionLost, SendError
+from .errors import SendError
 from .results import DeliveryStatus, RecipientStatus
 from .retry import async_retrying
 
@@ -75,10 +76,7 @@ async def _deliver_on_lease(
         except StaleConnection as exc:
             lease.discard()
             if fresh:
-                raise ConnectionLost(
-                    f"The server closed a new connection before MAIL FROM: {exc}",
-                    transient=True,
-                ) from None
+                raise failures.closed_before_mail(exc) from None
             logger.debug("Replacing a pooled connection the server had closed")
             continue
         except SendError:

@@ -151,6 +151,15 @@ def data_refused(
     return error
 
 
+def closed_before_mail(detail: object) -> ConnectionLost:
+    """A connection just opened was closed before MAIL FROM (a stale pooled
+    one is replaced at once instead): transient, worth another attempt."""
+    return ConnectionLost(
+        f"The server closed a new connection before MAIL FROM: {detail}",
+        transient=True,
+    )
+
+
 def lost_while_sending(envelope: Envelope, detail: object) -> ConnectionLost:
     return ConnectionLost(
         f"The connection was lost while sending {envelope.message_id}: {detail}",

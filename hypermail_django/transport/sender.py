@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from . import failures
 from .attempts import DeliveryAttempts
 from .config import TransportConfig
 from .connection import StaleConnection, deliver
 from .envelope import Envelope
-from .errors import ConnectionLost, SendError
+from .errors import SendError
 from .pool import Lease
 from .results import DeliveryStatus, RecipientStatus
 from .retry import retrying
@@ -81,10 +82,7 @@ def _deliver_on_lease(
         except StaleConnection as exc:
             lease.discard()
             if fresh:
-                raise ConnectionLost(
-                    f"The server closed a new connection before MAIL FROM: {exc}",
-                    transient=True,
-                ) from None
+                raise failures.closed_before_mail(exc) from None
             logger.debug("Replacing a pooled connection the server had closed")
             continue
         except SendError:
