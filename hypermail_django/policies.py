@@ -22,6 +22,8 @@ halve the cost of building and serializing on Django 6.1.
 from __future__ import annotations
 
 import email.policy
+import functools
+from collections.abc import Callable
 from email._policybase import Compat32
 from email.headerregistry import BaseHeader, HeaderRegistry
 from typing import Any
@@ -31,6 +33,23 @@ __all__ = ["COMPAT32", "SMTP", "SMTPUTF8", "CachingHeaderRegistry", "ReusingComp
 #: Headers kept for reuse, at most, and the longest text kept.
 _MOST_REUSED = 1024
 _LONGEST_REUSED = 998  # RFC 5322's line limit: the usual header fits
+
+
+def _reused(
+    cache: dict[Any, Any], key: tuple[Any, ...], make: Callable[[], Any]
+) -> Any:
+    """``cache[key]``, made by ``make()`` the first time. ``key[1]`` is the
+    header's text: only plain ``str`` texts of a usual length are kept, and the
+    cache is bounded (emptied when full: what repeats comes back at once)."""
+    text = key[1]
+    if type(text) is not str or len(text) > _LONGEST_REUSED:
+        return make()
+    made = cache.get(key)
+    if made is None:
+        made = cache[key] = make()
+        if len(cache) > _MOST_REUSED:
+            cache.clear()
+    return made
 
 
 class CachingHeaderRegistry(HeaderRegistry):
@@ -52,16 +71,8 @@ class CachingHeaderRegistry(HeaderRegistry):
         reused (headers are immutable ``str`` subclasses), so the ``From``,
         ``MIME-Version`` and ``Content-Type`` every message of a batch repeats
         are parsed once."""
-        if type(value) is not str or len(value) > _LONGEST_REUSED:
-            return super().__call__(name, value)
-        key = (name, value)
-        header = self._parsed.get(key)
-        if header is None:
-            header = super().__call__(name, value)
-            if len(self._parsed) >= _MOST_REUSED:
-                self._parsed.clear()  # Bounded: what repeats comes back at once.
-            self._parsed[key] = header
-        return header
+        parse = functools.partial(HeaderRegistry.__call__, self, name, value)
+        return _reused(self._parsed, (name, value), parse)
 
     def __getitem__(self, name: str) -> type:
         key = name.lower()
@@ -105,16 +116,9 @@ class ReusingCompat32(Compat32):
     """
 
     def fold_binary(self, name: str, value: Any) -> bytes:
-        if type(value) is not str or len(value) > _LONGEST_REUSED:
-            return bytes(super().fold_binary(name, value))
         key = (name, value, self.linesep, self.max_line_length, self.cte_type)
-        folded = _FOLDED.get(key)
-        if folded is None:
-            folded = bytes(super().fold_binary(name, value))
-            if len(_FOLDED) >= _MOST_REUSED:
-                _FOLDED.clear()
-            _FOLDED[key] = folded
-        return folded
+        fold = functools.partial(Compat32.fold_binary, self, name, value)
+        return bytes(_reused(_FOLDED, key, fold))
 
 
 _FOLDED: dict[tuple[Any, ...], bytes] = {}
