@@ -54,11 +54,21 @@ def _count(value: Any, where: str) -> int:
     raise ConfigurationError(f"{where} must be a whole number >= 0, got {value!r}.")
 
 
+#: The longest wait or delay an option may ask for: a day. Anything longer is
+#: a mistake (``inf`` would pass a ``>= 0`` check, then overflow the socket).
+MAX_SECONDS = 86400.0
+
+
 def _seconds(value: Any, where: str) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and 0 <= value <= MAX_SECONDS  # False for NaN too
+    ):
         return float(value)
     raise ConfigurationError(
-        f"{where} must be a number of seconds >= 0, got {value!r}."
+        f"{where} must be a finite number of seconds from 0 to {MAX_SECONDS:g} "
+        f"(a day), got {value!r}."
     )
 
 
@@ -118,11 +128,13 @@ OPTIONS: dict[str, Option] = {
         Option("use_tls", "EMAIL_USE_TLS", False, _flag),
         Option("use_ssl", "EMAIL_USE_SSL", False, _flag),
         Option("timeout", "EMAIL_TIMEOUT", 30.0, _timeout),
+        Option("data_timeout", "EMAIL_FLUXMAIL_DATA_TIMEOUT", 120.0, _timeout),
         Option("ssl_certfile", "EMAIL_SSL_CERTFILE", None, _existing_file),
         Option("ssl_keyfile", "EMAIL_SSL_KEYFILE", None, _existing_file),
         Option("max_retries", "EMAIL_FLUXMAIL_MAX_RETRIES", 0, _count),
         Option("retry_delay", "EMAIL_FLUXMAIL_RETRY_DELAY", 1.0, _seconds),
         Option("retry_max_delay", "EMAIL_FLUXMAIL_RETRY_MAX_DELAY", 30.0, _seconds),
+        Option("retry_uncertain", "EMAIL_FLUXMAIL_RETRY_UNCERTAIN", False, _flag),
         Option("pool_size", "EMAIL_FLUXMAIL_POOL_SIZE", 10, _count),
         Option(
             "max_connection_age",

@@ -61,6 +61,8 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "FLUXMAIL_TIMEOUT": ("timeout", _parser(float, "a number of seconds")),
     "FLUXMAIL_MAX_RETRIES": ("max_retries", _parser(int, "a whole number")),
     "FLUXMAIL_RETRY_DELAY": ("retry_delay", _parser(float, "a number of seconds")),
+    "FLUXMAIL_DATA_TIMEOUT": ("data_timeout", _parser(float, "a number of seconds")),
+    "FLUXMAIL_RETRY_UNCERTAIN": ("retry_uncertain", _parse_bool),
 }
 
 

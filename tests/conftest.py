@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email.policy
 import warnings
@@ -94,6 +95,39 @@ def either_dialogue_server(request: pytest.FixtureRequest) -> Iterator[SMTPTestS
     pipelining, chunking = request.param
     with SMTPTestServer(pipelining=pipelining, chunking=chunking) as smtp:
         yield smtp
+
+
+class Driver:
+    """Sends through a ``FluxMailBackend`` with smtplib (``send_messages``) or
+    aiosmtplib (``asend_messages``), so one test proves both drivers of the
+    one SMTP dialogue. The async driver runs every send of a test on one event
+    loop, so its pool lives across sends as an ASGI server's does."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.loop = asyncio.new_event_loop() if name == "aiosmtplib" else None
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def send(self, backend: FluxMailBackend, messages: list[Any]) -> int:
+        if self.loop is None:
+            return backend.send_messages(messages)
+        return self.loop.run_until_complete(backend.asend_messages(messages))
+
+    def close(self) -> None:
+        if self.loop is not None:
+            self.loop.run_until_complete(aclose_async_pools())
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+
+
+@pytest.fixture(params=["smtplib", "aiosmtplib"])
+def driver(request: pytest.FixtureRequest) -> Iterator[Driver]:
+    """Each driver of the SMTP dialogue in turn: see :class:`Driver`."""
+    sender = Driver(request.param)
+    yield sender
+    sender.close()
 
 
 @pytest.fixture

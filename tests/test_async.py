@@ -128,25 +128,6 @@ async def test_data_refusal_and_fail_silently(server, make_backend):
     await aclose_async_pools()
 
 
-async def test_dropped_idle_connection_is_replaced_transparently(server, make_backend):
-    await make_backend().asend_messages([_message()])
-    server.drop_all_connections()
-    message = _message()
-    assert await make_backend().asend_messages([message]) == 1
-    await aclose_async_pools()
-    assert message.hypermail_status.attempts == 1
-    assert server.sessions == 2
-
-
-async def test_hung_server_times_out_and_is_retried(server, make_backend):
-    server.hang("DATA_END", times=1)
-    message = _message()
-    assert await make_backend(timeout=0.5, max_retries=1).asend_messages([message]) == 1
-    await aclose_async_pools()
-    assert message.hypermail_status.attempts == 2
-    assert len(server.messages) == 1
-
-
 async def test_starttls_and_auth(trust_ca, tls_server, make_backend):
     backend = make_backend(
         tls_server, use_tls=True, username="mailer", password=PASSWORD

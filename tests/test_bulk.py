@@ -62,7 +62,9 @@ def test_refusals_and_dropped_connections_are_each_counted_exactly_once(
     server.fail("RCPT", "550 5.1.1 No such user", match="bad")
     server.drop("DATA_END", times=4)  # connections dropped mid-batch
     successes, failures = [], []
-    with mailer_for(server, max_retries=2, retry_delay=0.0):
+    # A drop after the content is uncertain; this server never queued those,
+    # so retrying them (retry_uncertain) delivers each exactly once.
+    with mailer_for(server, max_retries=2, retry_delay=0.0, retry_uncertain=True):
         result = send_bulk(
             _messages(100, bad=bad),
             concurrency=3,
@@ -79,6 +81,17 @@ def test_refusals_and_dropped_connections_are_each_counted_exactly_once(
     delivered = Counter(r for m in server.messages for r in m.rcpt_tos)
     assert sum(delivered.values()) == 95
     assert set(delivered.values()) == {1}  # no duplicates despite the drops
+
+
+def test_uncertain_messages_are_counted_failed_and_never_resent(server, workers):
+    server.drop("DATA_END", times=3)
+    with mailer_for(server, max_retries=2, retry_delay=0.0):
+        result = send_bulk(_messages(30), concurrency=2, progress=False)
+    assert (result["sent"], result["failed"], result["total"]) == (27, 3, 30)
+    assert [e.code for _, e in result["errors"]] == ["delivery_uncertain"] * 3
+    assert len(server.messages) == 27
+    body = "BDAT" if server.chunking else "DATA"
+    assert sum(1 for _, verb, _ in server.commands if verb == body) == 30
 
 
 def test_invalid_and_empty_messages_do_not_stop_the_batch(use_server, workers):
@@ -351,7 +364,9 @@ async def test_asend_bulk_accounts_for_every_message_once(server, workers, proce
 
     signals.post_send.connect(on_post_send)
     try:
-        with mailer_for(server, max_retries=2, retry_delay=0.0):
+        with mailer_for(
+            server, max_retries=2, retry_delay=0.0, retry_uncertain=True
+        ):
             result = await asend_bulk(
                 _messages(60, bad=bad),
                 concurrency=3,

@@ -35,7 +35,9 @@ def test_send_mail_is_delivered_through_the_configured_backend(use_server):
     assert received.rcpt_tos == ["to@example.com"]
 
 
-def test_envelope_sender_is_from_email_not_a_from_header_override(server, make_backend):
+def test_envelope_sender_is_from_email_not_a_from_header_override(
+    driver, server, make_backend
+):
     message = EmailMessage(
         "Subject",
         "Body",
@@ -43,13 +45,13 @@ def test_envelope_sender_is_from_email_not_a_from_header_override(server, make_b
         ["to@example.com"],
         headers={"From": "Support <support@example.com>"},
     )
-    assert make_backend().send_messages([message]) == 1
+    assert driver.send(make_backend(), [message]) == 1
     (received,) = server.messages
     assert received.mail_from == "bounces@example.com"
     assert received.message()["From"] == "Support <support@example.com>"
 
 
-def test_bcc_is_delivered_and_never_written_as_a_header(server, make_backend):
+def test_bcc_is_delivered_and_never_written_as_a_header(driver, server, make_backend):
     message = EmailMessage(
         "Subject",
         "Body",
@@ -58,7 +60,7 @@ def test_bcc_is_delivered_and_never_written_as_a_header(server, make_backend):
         cc=["cc@example.com"],
         bcc=["hidden@example.com"],
     )
-    make_backend().send_messages([message])
+    driver.send(make_backend(), [message])
     (received,) = server.messages
     assert received.rcpt_tos == [
         "to@example.com",
@@ -80,7 +82,7 @@ def test_message_without_recipients_is_skipped_and_not_counted(server, make_back
     assert [m.message()["Subject"] for m in server.messages] == ["Somebody"]
 
 
-def test_bytes_on_the_wire_are_what_django_builds(server, make_backend):
+def test_bytes_on_the_wire_are_what_django_builds(driver, server, make_backend):
     message = EmailMultiAlternatives(
         "Ünïcode subject",
         "Plain body ✓",
@@ -90,7 +92,7 @@ def test_bytes_on_the_wire_are_what_django_builds(server, make_backend):
     )
     message.attach_alternative("<p>HTML body ✓</p>", "text/html")
     message.attach("report.csv", "a,b\n1,2\n", "text/csv")
-    make_backend().send_messages([message])
+    driver.send(make_backend(), [message])
     (received,) = server.messages
     parsed = received.message()
     assert parsed["Subject"] == "Ünïcode subject"
@@ -105,31 +107,33 @@ def test_bytes_on_the_wire_are_what_django_builds(server, make_backend):
     assert b"\r\n" in received.data and b"\n" not in received.data.replace(b"\r\n", b"")
 
 
-def test_idna_domains_are_encoded_on_the_envelope(server, make_backend):
+def test_idna_domains_are_encoded_on_the_envelope(driver, server, make_backend):
     message = EmailMessage("IDNA", "Body", "from@exämple.com", ["user@bücher.example"])
-    make_backend().send_messages([message])
+    driver.send(make_backend(), [message])
     (received,) = server.messages
     assert received.mail_from == "from@xn--exmple-cua.com"
     assert received.rcpt_tos == ["user@xn--bcher-kva.example"]
     assert received.smtputf8 is False
 
 
-def test_non_ascii_local_part_uses_smtputf8_when_offered(server, make_backend):
+def test_non_ascii_local_part_uses_smtputf8_when_offered(driver, server, make_backend):
     message = EmailMessage("UTF8", "Body", "from@example.com", ["jürgen@example.com"])
-    assert make_backend().send_messages([message]) == 1
+    assert driver.send(make_backend(), [message]) == 1
     (received,) = server.messages
     assert received.smtputf8 is True
     assert received.rcpt_tos == ["jürgen@example.com"]
     assert "SMTPUTF8" in [opt.upper() for opt in received.mail_options]
 
 
-def test_non_ascii_local_part_without_smtputf8_fails_and_sends_nothing(make_backend):
+def test_non_ascii_local_part_without_smtputf8_fails_and_sends_nothing(
+    driver, make_backend
+):
     with SMTPTestServer(smtputf8=False) as plain_server:
         message = EmailMessage(
             "UTF8", "Body", "from@example.com", ["jürgen@example.com"]
         )
         with pytest.raises(SMTPUTF8Unsupported) as caught:
-            make_backend(plain_server).send_messages([message])
+            driver.send(make_backend(plain_server), [message])
         assert caught.value.code == "smtputf8_unsupported"
         assert isinstance(caught.value, smtplib.SMTPException)
         assert plain_server.messages == []
@@ -143,11 +147,13 @@ def test_non_ascii_local_part_without_smtputf8_fails_and_sends_nothing(make_back
         "a@example.com, b@example.com",
     ],
 )
-def test_invalid_address_fails_before_anything_is_sent(server, make_backend, bad):
+def test_invalid_address_fails_before_anything_is_sent(
+    driver, server, make_backend, bad
+):
     good = EmailMessage("Good", "Body", "from@example.com", ["to@example.com"])
     evil = EmailMessage("Evil", "Body", "from@example.com", [bad])
     with pytest.raises(InvalidEmail) as caught:
-        make_backend().send_messages([good, evil])
+        driver.send(make_backend(), [good, evil])
     assert caught.value.code == "invalid_email"
     assert isinstance(caught.value, ValueError)  # what Django's backend raises
     assert server.sessions == 0
@@ -202,7 +208,7 @@ def test_sendtestemail_using_a_named_mailer(server):
     assert received.rcpt_tos == ["ops@example.com"]
 
 
-def test_bytes_equal_what_djangos_own_backend_sends(server, make_backend):
+def test_bytes_equal_what_djangos_own_backend_sends(driver, server, make_backend):
     headers = {
         "Message-ID": "<fixed@example.com>",
         "Date": "Mon, 1 Jan 2024 00:00:00 -0000",
@@ -210,7 +216,7 @@ def test_bytes_equal_what_djangos_own_backend_sends(server, make_backend):
     message = EmailMessage(
         "Same", "Body ✓", "from@example.com", ["to@example.com"], headers=headers
     )
-    make_backend().send_messages([message])
+    driver.send(make_backend(), [message])
     (received,) = server.messages
     # Exactly how django.core.mail.backends.smtp serializes for sendmail().
     if django.VERSION >= (6, 0):
@@ -222,12 +228,12 @@ def test_bytes_equal_what_djangos_own_backend_sends(server, make_backend):
     assert received.data == expected
 
 
-def test_pipelining_sends_mail_rcpt_and_data_in_one_write(make_backend):
+def test_pipelining_sends_mail_rcpt_and_data_in_one_write(driver, make_backend):
     with SMTPTestServer(pipelining=True) as relay:
         message = EmailMessage(
             "P", "Body", "f@example.com", ["a@example.com", "b@example.com"]
         )
-        assert make_backend(relay).send_messages([message]) == 1
+        assert driver.send(make_backend(relay), [message]) == 1
         (received,) = relay.messages
         assert received.rcpt_tos == ["a@example.com", "b@example.com"]
         batches = [chunk for _, chunk in relay.received_chunks if b"MAIL FROM" in chunk]
@@ -242,12 +248,12 @@ def test_pipelining_sends_mail_rcpt_and_data_in_one_write(make_backend):
     [".first line", "a\n.\nb", "..two\n...three", "ends with\n.", "\n.\n.\n", "a.b\n"],
     ids=["first", "lone-dot", "several", "last", "only-dots", "inside"],
 )
-def test_lines_starting_with_a_dot_arrive_intact(server, make_backend, body):
+def test_lines_starting_with_a_dot_arrive_intact(driver, server, make_backend, body):
     """Dot-stuffing (DATA) or none (BDAT): the server sees the very bytes."""
     message = EmailMessage("Dots", body, "f@example.com", ["a@example.com"])
     message.extra_headers["Message-ID"] = "<dots@example.com>"
     message.extra_headers["Date"] = "Sat, 21 Nov 2026 09:00:00 +0000"
-    assert make_backend().send_messages([message]) == 1
+    assert driver.send(make_backend(), [message]) == 1
     (received,) = server.messages
     expected = djangos_bytes(message)
     if not expected.endswith(b"\r\n"):
@@ -255,13 +261,15 @@ def test_lines_starting_with_a_dot_arrive_intact(server, make_backend, body):
     assert received.data == expected
 
 
-def test_chunking_with_pipelining_sends_the_whole_message_in_one_write(make_backend):
+def test_chunking_with_pipelining_sends_the_whole_message_in_one_write(
+    driver, make_backend
+):
     body = "First line\n.A line starting with a dot is not stuffed in BDAT\n"
     message = EmailMessage(
         "C", body, "f@example.com", ["a@example.com", "b@example.com"]
     )
     with SMTPTestServer(pipelining=True, chunking=True) as relay:
-        assert make_backend(relay).send_messages([message]) == 1
+        assert driver.send(make_backend(relay), [message]) == 1
         (received,) = relay.messages
         flights = [chunk for _, chunk in relay.received_chunks if b"MAIL FROM" in chunk]
         verbs = [verb for _, verb, _ in relay.commands]
@@ -274,10 +282,10 @@ def test_chunking_with_pipelining_sends_the_whole_message_in_one_write(make_back
     assert "DATA" not in verbs
 
 
-def test_chunking_without_pipelining_waits_for_each_reply(make_backend):
+def test_chunking_without_pipelining_waits_for_each_reply(driver, make_backend):
     message = EmailMessage("C", "Body", "f@example.com", ["a@example.com"])
     with SMTPTestServer(chunking=True) as relay:
-        assert make_backend(relay).send_messages([message]) == 1
+        assert driver.send(make_backend(relay), [message]) == 1
         chunks = [chunk for _, chunk in relay.received_chunks]
         verbs = [verb for _, verb, _ in relay.commands]
     assert verbs[-3:] == ["MAIL", "RCPT", "BDAT"]
@@ -285,16 +293,18 @@ def test_chunking_without_pipelining_waits_for_each_reply(make_backend):
     assert any(chunk.startswith(b"BDAT ") for chunk in chunks)
 
 
-def test_a_big_message_is_not_uploaded_before_a_recipient_is_accepted(make_backend):
+def test_a_big_message_is_not_uploaded_before_a_recipient_is_accepted(
+    driver, make_backend
+):
     body = "A long line of text for a big message.\n" * 2000  # about 80 KB
     message = EmailMessage("Big", body, "f@example.com", ["a@example.com"])
     with SMTPTestServer(pipelining=True, chunking=True) as relay:
         relay.fail("RCPT", "550 5.1.1 No such user", times=1)
         with pytest.raises(smtplib.SMTPRecipientsRefused):
-            make_backend(relay).send_messages([message])
+            driver.send(make_backend(relay), [message])
         refused_verbs = [verb for _, verb, _ in relay.commands]
         relay.reset()
-        assert make_backend(relay).send_messages([message]) == 1
+        assert driver.send(make_backend(relay), [message]) == 1
         (received,) = relay.messages
         flight = next(c for _, c in relay.received_chunks if b"MAIL FROM" in c)
     assert "BDAT" not in refused_verbs  # not one octet of the message went out
@@ -315,11 +325,11 @@ def _text_of(received) -> str:
     ],
 )
 def test_offered_extensions_can_be_turned_off(
-    make_backend, options, one_write, data_verb
+    driver, make_backend, options, one_write, data_verb
 ):
     message = EmailMessage("C", "Body\n.dot\n", "f@example.com", ["a@example.com"])
     with SMTPTestServer(pipelining=True, chunking=True) as relay:
-        assert make_backend(relay, **options).send_messages([message]) == 1
+        assert driver.send(make_backend(relay, **options), [message]) == 1
         (received,) = relay.messages
         chunks = [chunk for _, chunk in relay.received_chunks]
         verbs = [verb for _, verb, _ in relay.commands]
@@ -329,10 +339,11 @@ def test_offered_extensions_can_be_turned_off(
     assert _text_of(received) == "Body\n.dot\n"
 
 
-def test_without_pipelining_each_command_waits_for_its_reply(make_backend):
+def test_without_pipelining_each_command_waits_for_its_reply(driver, make_backend):
     with SMTPTestServer(pipelining=False) as relay:
-        make_backend(relay).send_messages(
-            [EmailMessage("P", "B", "f@example.com", ["a@example.com"])]
+        driver.send(
+            make_backend(relay),
+            [EmailMessage("P", "B", "f@example.com", ["a@example.com"])],
         )
         chunks = [chunk for _, chunk in relay.received_chunks]
     assert not any(b"MAIL FROM" in chunk and b"RCPT TO" in chunk for chunk in chunks)

@@ -42,9 +42,11 @@ def received_signals():
         getattr(signals, name).disconnect(handler)
 
 
-def test_status_records_message_id_attempts_and_each_recipient(server, make_backend):
+def test_status_records_message_id_attempts_and_each_recipient(
+    driver, server, make_backend
+):
     message = _message("a@example.com", "b@example.com")
-    make_backend().send_messages([message])
+    driver.send(make_backend(), [message])
     status = message.hypermail_status
     (received,) = server.messages
     assert status.message_id == received.message()["Message-ID"]
@@ -56,12 +58,12 @@ def test_status_records_message_id_attempts_and_each_recipient(server, make_back
 
 
 def test_partly_refused_message_counts_as_sent_and_records_the_refusal(
-    server, make_backend, received_signals, caplog
+    driver, server, make_backend, received_signals, caplog
 ):
     server.fail("RCPT", "550 5.1.1 No such user", match="ghost@example.com")
     message = _message("a@example.com", "ghost@example.com")
     with caplog.at_level(logging.WARNING, logger="hypermail_django"):
-        assert make_backend().send_messages([message]) == 1
+        assert driver.send(make_backend(), [message]) == 1
     status = message.hypermail_status
     assert status.status == "partial"
     assert status.sent == ["a@example.com"]
@@ -76,12 +78,12 @@ def test_partly_refused_message_counts_as_sent_and_records_the_refusal(
 
 
 def test_every_recipient_refused_raises_and_signals(
-    server, make_backend, received_signals
+    driver, server, make_backend, received_signals
 ):
     server.fail("RCPT", "550 5.1.1 No such user")
     message = _message("a@example.com", "b@example.com")
     with pytest.raises(RecipientsRefused) as caught:
-        make_backend().send_messages([message])
+        driver.send(make_backend(), [message])
     error = caught.value
     assert error.code == "recipients_refused"
     assert isinstance(error, smtplib.SMTPRecipientsRefused)
@@ -93,10 +95,10 @@ def test_every_recipient_refused_raises_and_signals(
     assert server.messages == []
 
 
-def test_fail_silently_returns_zero_instead_of_raising(server, make_backend):
+def test_fail_silently_returns_zero_instead_of_raising(driver, server, make_backend):
     server.fail("RCPT", "550 5.1.1 No such user", match="ghost")
     messages = [_message("ghost@example.com"), _message("real@example.com")]
-    assert make_backend(fail_silently=True).send_messages(messages) == 1
+    assert driver.send(make_backend(fail_silently=True), messages) == 1
     assert messages[0].hypermail_status.status == "failed"
     assert len(server.messages) == 1
 
@@ -108,7 +110,7 @@ def test_fail_silently_when_the_server_is_down(make_backend, server):
     assert backend.send_messages([_message("a@example.com")]) == 0
 
 
-def test_pre_send_receiver_can_cancel_a_message(server, make_backend):
+def test_pre_send_receiver_can_cancel_a_message(driver, server, make_backend):
     def cancel(sender, message, **kwargs):
         if message.subject == "Skip me":
             raise CancelSend
@@ -117,20 +119,20 @@ def test_pre_send_receiver_can_cancel_a_message(server, make_backend):
     try:
         skipped = EmailMessage("Skip me", "Body", "from@example.com", ["a@example.com"])
         kept = _message("b@example.com")
-        assert make_backend().send_messages([skipped, kept]) == 1
+        assert driver.send(make_backend(), [skipped, kept]) == 1
     finally:
         signals.pre_send.disconnect(cancel)
     assert skipped.hypermail_status.status == "cancelled"
     assert [m.rcpt_tos for m in server.messages] == [["b@example.com"]]
 
 
-def test_pre_send_receiver_can_change_the_message(server, make_backend):
+def test_pre_send_receiver_can_change_the_message(driver, server, make_backend):
     def tag(sender, message, **kwargs):
         message.extra_headers["X-Campaign"] = "spring"
 
     signals.pre_send.connect(tag)
     try:
-        make_backend().send_messages([_message("a@example.com")])
+        driver.send(make_backend(), [_message("a@example.com")])
     finally:
         signals.pre_send.disconnect(tag)
     assert server.messages[0].message()["X-Campaign"] == "spring"

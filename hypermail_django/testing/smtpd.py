@@ -1209,6 +1209,21 @@ class SMTPTestServer:
             return self._sessions
 
     @property
+    def open_sessions(self) -> int:
+        """Number of connections open right now, as the server sees them (a
+        check that clients do not leak connections)."""
+        controller = self._controller
+        if controller is None:
+            return 0
+        future = asyncio.run_coroutine_threadsafe(
+            self._count_open(), controller.loop
+        )
+        return future.result(timeout=_SHUTDOWN_TIMEOUT * 2)
+
+    async def _count_open(self) -> int:
+        return len(self._open_protocols)
+
+    @property
     def auth_attempts(self) -> list[AuthAttempt]:
         """``(username, success)`` for each AUTH that reached the credential
         check. Passwords are never stored. (A snapshot.)"""

@@ -1,5 +1,5 @@
 """aiosmtplib's protocol, able to read the replies to RFC 2920 pipelined commands
-(and to send RFC 3030 BDAT chunks, which aiosmtplib has no API for).
+(and so to carry :mod:`.dialogue`'s writes, RFC 3030 BDAT chunks included).
 
 Why a subclass: ``aiosmtplib.protocol.SMTPProtocol`` pairs one reply with one
 ``read_response()``. Its ``data_received`` parses at most one reply per read
@@ -9,7 +9,7 @@ docstring says so: "if multiple commands are written to the transport without
 awaiting, response data will be lost". Pipelined replies come back together, so
 all but the first would be lost (or left unparsed in the buffer until the read
 times out). :class:`PipeliningProtocol` queues them instead, but only for a
-batch written with :meth:`~PipeliningProtocol.write_pipelined`, and only as
+batch written with :meth:`~PipeliningProtocol.send`, and only as
 many replies as that batch asked for: everywhere else (EHLO, STARTTLS, AUTH,
 RSET, QUIT, the unpipelined dialogue) it is aiosmtplib's protocol unchanged,
 unsolicited-data protection included.
@@ -28,16 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Sequence
 from typing import Any
 
 import aiosmtplib
-from aiosmtplib.protocol import (
-    LINE_ENDINGS_REGEX,
-    MAX_LINE_LENGTH,
-    PERIOD_REGEX,
-    SMTPProtocol,
-)
+from aiosmtplib.protocol import MAX_LINE_LENGTH, SMTPProtocol
 from aiosmtplib.response import SMTPResponse
 
 __all__ = ["PipeliningProtocol"]
@@ -46,15 +40,11 @@ __all__ = ["PipeliningProtocol"]
 #: (``MAX_RESPONSE_LENGTH`` since 5.1), so a runaway server cannot fill memory.
 _MAX_PARTIAL_REPLY = MAX_LINE_LENGTH * 4
 
-#: Control characters that must not appear inside a command line (CR and LF
-#: would inject commands), as aiosmtplib refuses them in ``execute_command``.
-_CONTROL = frozenset(range(0x20)) | {0x7F}
-
 
 class PipeliningProtocol(SMTPProtocol):
-    """``SMTPProtocol`` plus :meth:`write_pipelined`: several commands in one
-    write, whose replies the next ``read_response()`` calls return in order;
-    and :meth:`write_last_chunk`, a message as one BDAT.
+    """``SMTPProtocol`` plus :meth:`send`: several commands (and content) in
+    one write, whose replies the next ``read_response()`` calls return in
+    order; and :attr:`unsolicited`, whether an idle connection heard anything.
 
     The caller owns the connection for the whole batch (the connection pools
     never share one), and either reads every reply of the batch or closes the
@@ -70,6 +60,9 @@ class PipeliningProtocol(SMTPProtocol):
         self._owed = 0
         #: Whether a ``read_response()`` is waiting on the reply future.
         self._reading = False
+        #: Whether the server said something while nothing was asked (a 421
+        #: before closing an idle connection): the connection is not reusable.
+        self.unsolicited = False
 
     @classmethod
     def install(cls, smtp: aiosmtplib.SMTP) -> PipeliningProtocol:
@@ -98,43 +91,19 @@ class PipeliningProtocol(SMTPProtocol):
         super().connection_made(transport)
         self._early.clear()
         self._owed = 0
+        self.unsolicited = False
 
-    def write_pipelined(
-        self, commands: Sequence[bytes], *, last_chunk: bytes | None = None
-    ) -> None:
-        """Send ``commands`` (without line ends) in one write; the next
-        ``len(commands)`` calls of :meth:`read_response` return their replies.
+    def send(self, data: bytes, *, replies: int) -> None:
+        """Write ``data`` (commands, and maybe content) at once; the next
+        ``replies`` calls of :meth:`read_response` return the replies to it,
+        in order, however they arrive.
 
-        With ``last_chunk``, that message follows in the same write as one
-        ``BDAT <size> LAST`` (see :meth:`write_last_chunk`), and its reply is
-        read after the commands'.
-
-        Raises ``ValueError`` before sending anything if a command holds a
-        control character, and ``SMTPServerDisconnected`` if the connection is
-        gone.
+        Raises ``SMTPServerDisconnected`` if the connection is gone.
         """
-        for command in commands:
-            if _CONTROL.intersection(command):
-                raise ValueError("Command contains a prohibited control character")
-        flight = b"".join(command + b"\r\n" for command in commands)
-        if last_chunk is not None:
-            flight += _bdat_last(last_chunk)
-        self.write(flight)
         self._early.clear()
-        self._owed = len(commands) + (last_chunk is not None)
-
-    def write_message(self, message: bytes) -> None:
-        """Send the content after a 354 reply, as aiosmtplib's own ``data()``
-        does: lone CR and LF become CRLF, a line starting with "." gets another
-        (RFC 5321 4.5.2), and a line with a single "." ends it."""
-        self.write(PERIOD_REGEX.sub(b"..", _crlf(message)) + b".\r\n")
-
-    def write_last_chunk(self, message: bytes) -> None:
-        """Send the whole message as one RFC 3030 ``BDAT <size> LAST``: its
-        octets as they are, neither dot-stuffed nor ended by a dot. Line ends
-        are made CRLF as for DATA, so the server gets the same bytes either way.
-        """
-        self.write(_bdat_last(message))
+        self._owed = replies
+        self.unsolicited = False
+        self.write(data)
 
     async def read_response(self, timeout: float | None = None) -> SMTPResponse:
         """The next reply: one of a pipelined batch that already arrived, or
@@ -152,6 +121,8 @@ class PipeliningProtocol(SMTPProtocol):
 
     def data_received(self, data: bytes) -> None:
         if not self._owed:
+            if not self._response_pending and data:
+                self.unsolicited = True  # aiosmtplib drops it; we remember it.
             super().data_received(data)
             return
         if self._response_waiter is None:
@@ -185,15 +156,3 @@ class PipeliningProtocol(SMTPProtocol):
                 waiter.set_result(reply)
         else:
             self._early.append(reply)
-
-
-def _crlf(message: bytes) -> bytes:
-    """The message with CRLF line ends and a final CRLF, as aiosmtplib's
-    ``data()`` sends it (``normalize_message_line_endings`` in 5.x)."""
-    message = LINE_ENDINGS_REGEX.sub(b"\r\n", message)
-    return message if message.endswith(b"\r\n") else message + b"\r\n"
-
-
-def _bdat_last(message: bytes) -> bytes:
-    message = _crlf(message)
-    return b"BDAT %d LAST\r\n" % len(message) + message

@@ -1,90 +1,127 @@
-"""Deliver one envelope over an async lease, with the same policy as the sync one."""
+"""Deliver one envelope over an async lease, with the same policy as the sync one.
+
+The thin aiosmtplib driver of :mod:`.dialogue`, step for step what
+:mod:`.sender` does with smtplib: write, read a reply (through
+:class:`~.async_protocol.PipeliningProtocol`, which keeps every reply of a
+pipelined write), close, take or drop the lease's connection.
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
+import asyncio
 
-from . import failures
-from .async_connection import adeliver
+import aiosmtplib
+
 from .async_pool import AsyncLease
-from .attempts import DeliveryAttempts
+from .async_protocol import PipeliningProtocol
+from .attempts import arun_with_retries
 from .config import TransportConfig
-from .connection import StaleConnection
+from .dialogue import (
+    ACQUIRE,
+    CLOSE,
+    DISCARD,
+    Acquired,
+    Answer,
+    Broken,
+    Dialogue,
+    Read,
+    Reply,
+    Settle,
+    Step,
+    Write,
+    attempt,
+)
 from .envelope import Envelope
 from .errors import SendError
 from .results import DeliveryStatus, RecipientStatus
-from .retry import async_retrying
 
-logger = logging.getLogger("hypermail_django.transport")
+#: What aiosmtplib and the socket raise when the connection fails.
+_BROKEN = (
+    aiosmtplib.SMTPServerDisconnected,
+    aiosmtplib.SMTPTimeoutError,
+    aiosmtplib.SMTPResponseException,
+    OSError,
+)
 
 
 async def asend_envelope(
     envelope: Envelope, lease: AsyncLease, config: TransportConfig
 ) -> DeliveryStatus:
     """The async twin of :func:`.sender.send_envelope`."""
-    attempts = DeliveryAttempts(envelope)
+    return await arun_with_retries(
+        envelope,
+        config,
+        lambda recipients: _drive(attempt(envelope, recipients, config), lease),
+    )
 
-    async def attempt() -> None:
-        recipients = attempts.begin()
-        try:
-            outcome = await _deliver_on_lease(lease, envelope, recipients)
-        except SendError as exc:
-            attempts.record_failure(exc)
-            raise
-        attempts.record(outcome)
 
-    # As in send_envelope: the first attempt without a retry controller; a
-    # failure is replayed to the policy as its first attempt.
+async def _drive(dialogue: Dialogue, lease: AsyncLease) -> dict[str, RecipientStatus]:
+    """Perform the dialogue's steps until it returns the attempt's outcome."""
+    driver = _Driver(lease)
     try:
-        await attempt()
-    except SendError as exc:
-        first_failure = exc
-    else:
-        return attempts.finish(None)
-    try:
-        await async_retrying(config, envelope.message_id)(
-            _replaying(first_failure, attempt)
-        )
-    except SendError as exc:
-        return attempts.finish(exc)
-    return attempts.finish(None)
-
-
-def _replaying(
-    failure: SendError, attempt: Callable[[], Awaitable[None]]
-) -> Callable[[], Awaitable[None]]:
-    """``attempt``, except that its first call raises ``failure`` (an attempt that
-    already ran) instead of running it again."""
-    replay = [failure]
-
-    async def again() -> None:
-        if replay:
-            raise replay.pop()
-        await attempt()
-
-    return again
-
-
-async def _deliver_on_lease(
-    lease: AsyncLease, envelope: Envelope, recipients: list[str]
-) -> dict[str, RecipientStatus]:
-    while True:
-        smtp, fresh = await lease.acquire()
-        try:
-            outcome = await adeliver(smtp, envelope, recipients)
-        except StaleConnection as exc:
-            lease.discard()
-            if fresh:
-                raise failures.closed_before_mail(exc) from None
-            logger.debug("Replacing a pooled connection the server had closed")
-            continue
-        except SendError:
-            if not smtp.is_connected:
-                lease.discard()
-            raise
-        if not smtp.is_connected:
-            lease.discard()
-        elif any(s.status == "sent" for s in outcome.values()):
-            await lease.count_message()
+        step = next(dialogue)
+        while True:
+            try:
+                answer = await driver.perform(step)
+            except SendError:
+                raise  # Opening a connection failed: classified already.
+            except _BROKEN as exc:
+                timed_out = isinstance(exc, aiosmtplib.SMTPTimeoutError)
+                step = dialogue.throw(Broken(str(exc), timed_out=timed_out))
+            else:
+                step = dialogue.send(answer)
+    except StopIteration as done:
+        outcome: dict[str, RecipientStatus] = done.value
         return outcome
+    except asyncio.CancelledError:
+        # Cancelled mid-transaction, replies may still be on their way: they
+        # must never be read as the next message's.
+        lease.discard()
+        raise
+    finally:
+        dialogue.close()
+
+
+class _Driver:
+    """One attempt's I/O on the lease's aiosmtplib connection."""
+
+    __slots__ = ("lease", "protocol", "smtp")
+
+    def __init__(self, lease: AsyncLease) -> None:
+        self.lease = lease
+        self.smtp: aiosmtplib.SMTP | None = None
+        # Kept apart: aiosmtplib lets go of it when the server closes, and
+        # replies that arrived before that must still be read.
+        self.protocol: PipeliningProtocol | None = None
+
+    async def perform(self, step: Step) -> Answer:
+        if type(step) is Read:
+            reply = await self._protocol().read_response(step.timeout)
+            return Reply(reply.code, reply.message)
+        if type(step) is Write:
+            self._protocol().send(step.data, replies=step.replies)
+        elif step is ACQUIRE:
+            self.smtp, fresh = await self.lease.acquire()
+            protocol = self.smtp.protocol
+            self.protocol = (
+                protocol if isinstance(protocol, PipeliningProtocol) else None
+            )
+            return Acquired(self.smtp.supports_extension, fresh)
+        elif step is CLOSE:
+            self._smtp().close()
+        elif step is DISCARD:
+            self.lease.discard()
+        elif isinstance(step, Settle):
+            await self.lease.settle(step.delivered)
+        return None
+
+    def _smtp(self) -> aiosmtplib.SMTP:
+        assert self.smtp is not None, "the dialogue acquires before any I/O"
+        return self.smtp
+
+    def _protocol(self) -> PipeliningProtocol:
+        """The connection's protocol: replies that arrived before the server
+        closed are still read from it; a write to it raises."""
+        if self.protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected("the connection is closed")
+        return self.protocol

@@ -40,4 +40,10 @@ def transaction_commands(
     recipient, without line endings. Raises as :func:`mail_options` does."""
     options = mail_options(envelope, offers)
     mail = " ".join([f"MAIL FROM:<{envelope.mail_from}>", *options])
-    return mail, [f"RCPT TO:<{rcpt}>" for rcpt in recipients]
+    rcpts = [f"RCPT TO:<{rcpt}>" for rcpt in recipients]
+    for line in (mail, *rcpts):
+        if not line.isprintable():
+            # CR or LF would inject a command; addresses are checked upstream,
+            # this is the last line of defence for both drivers.
+            raise ValueError(f"Command contains a control character: {line!r}")
+    return mail, rcpts

@@ -5,6 +5,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+_NOT_IN_POOL_KEY = frozenset(
+    {"max_retries", "retry_delay", "retry_max_delay", "retry_uncertain", "data_timeout"}
+)
+
 
 @dataclass(frozen=True)
 class TransportConfig:
@@ -22,6 +26,9 @@ class TransportConfig:
     use_tls: bool = False
     use_ssl: bool = False
     timeout: float = 30.0
+    #: How long to wait for the reply to the end of the content (RFC 5321
+    #: 4.5.3.2.6 suggests 10 minutes: the server may be scanning the message).
+    data_timeout: float = 120.0
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     local_hostname: str | None = None
@@ -29,6 +36,9 @@ class TransportConfig:
     max_retries: int = 0
     retry_delay: float = 1.0
     retry_max_delay: float = 30.0
+    #: Retry a message whose outcome is uncertain (sent, and no reply came):
+    #: at-least-once instead of at-most-once.
+    retry_uncertain: bool = False
     # Pool.
     pool_size: int = 10
     max_connection_age: float = 300.0
@@ -41,13 +51,14 @@ class TransportConfig:
     def pool_key(self) -> tuple[object, ...]:
         """The fields that decide whether two configs may share connections.
 
-        The retry policy is left out: it changes how we use a connection, not
-        which server, identity or TLS setup it has.
+        The retry policy and the wait for the content's reply are left out:
+        they change how we use a connection, not which server, identity or TLS
+        setup it has.
         """
         return tuple(
             getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in {"max_retries", "retry_delay", "retry_max_delay"}
+            if f.name not in _NOT_IN_POOL_KEY
         )
 
     @property

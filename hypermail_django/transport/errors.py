@@ -98,6 +98,22 @@ class ConnectionLost(SendError, smtplib.SMTPServerDisconnected):
     default_code = "connection_lost"
 
 
+class ReplyTimeout(ConnectionLost, TimeoutError):
+    """The server did not answer a command in time, before any of the content
+    was sent (a ``TimeoutError``, as smtplib raises). Transient."""
+
+    default_code = "timeout"
+
+
+class DeliveryUncertain(ConnectionLost):
+    """The whole content was sent and the connection timed out or dropped
+    before the server's reply: it may have queued the message. Not retried
+    unless ``retry_uncertain`` is on; each recipient's status is ``uncertain``.
+    """
+
+    default_code = "delivery_uncertain"
+
+
 class TLSFailed(SendError):
     """TLS could not be set up: STARTTLS not offered, or the certificate failed."""
 

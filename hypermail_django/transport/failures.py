@@ -8,6 +8,7 @@ retry policy cannot tell which library spoke to the server.
 
 from __future__ import annotations
 
+from .config import TransportConfig
 from .envelope import Envelope
 from .errors import (
     AuthenticationFailed,
@@ -16,7 +17,9 @@ from .errors import (
     ConnectionLost,
     ConnectTimeout,
     DataRefused,
+    DeliveryUncertain,
     GreetingRefused,
+    ReplyTimeout,
     SenderRefused,
     SMTPUTF8Unsupported,
     TLSFailed,
@@ -64,6 +67,18 @@ def certificate_failed(where: str, reason: str) -> CertificateFailed:
     return CertificateFailed(
         f"The certificate of {where} failed verification: {reason}. "
         "Trust its CA (SSL_CERT_FILE) or fix the host name."
+    )
+
+
+def client_certificate_unusable(config: TransportConfig, exc: Exception) -> TLSFailed:
+    """``ssl_certfile``/``ssl_keyfile`` name files that are not a certificate
+    and its key: a configuration error, met when TLS is first set up."""
+    reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+    return TLSFailed(
+        f"ssl_certfile {config.ssl_certfile!r} / ssl_keyfile {config.ssl_keyfile!r} "
+        f"could not be loaded as a client certificate and key ({reason}); "
+        "nothing was sent. Point them at a PEM certificate and its private key.",
+        code="configuration",
     )
 
 
@@ -151,13 +166,50 @@ def data_refused(
     return error
 
 
-def closed_before_mail(detail: object) -> ConnectionLost:
-    """A connection just opened was closed before MAIL FROM (a stale pooled
-    one is replaced at once instead): transient, worth another attempt."""
+def closed_before_mail(where: str, detail: object) -> ConnectionLost:
+    """A connection just opened was closed before the server answered MAIL
+    FROM (a stale pooled one is replaced at once instead): transient."""
     return ConnectionLost(
-        f"The server closed a new connection before MAIL FROM: {detail}",
+        f"{where} closed a new connection before answering MAIL FROM: {detail}",
         transient=True,
     )
+
+
+def no_answer(where: str, timeout: float, awaiting: str) -> str:
+    """What a timeout says: who, how long, and which reply never came."""
+    return (
+        f"{where} did not answer within {timeout:g} s "
+        f"(waiting for the reply to {awaiting})"
+    )
+
+
+def reply_timeout(where: str, timeout: float, awaiting: str) -> ReplyTimeout:
+    """No reply to a command before any content went out: nothing was
+    delivered, so another attempt is safe."""
+    return ReplyTimeout(no_answer(where, timeout, awaiting), transient=True)
+
+
+def delivery_uncertain(
+    envelope: Envelope,
+    detail: str,
+    statuses: dict[str, RecipientStatus],
+    *,
+    retry: bool,
+) -> DeliveryUncertain:
+    """The content was sent and no reply came: the server may have queued it.
+    Retried only when the mailer's ``retry_uncertain`` says so (``retry``)."""
+    error = DeliveryUncertain(
+        f"Message {envelope.message_id} may or may not have been delivered: "
+        f"{detail} after the whole message was sent. "
+        + (
+            "Retrying it (retry_uncertain is on), which may deliver a second copy."
+            if retry
+            else "It is not sent again, to avoid a duplicate (see retry_uncertain)."
+        ),
+        transient=retry,
+    )
+    error.attempt_statuses = statuses
+    return error
 
 
 def lost_while_sending(envelope: Envelope, detail: object) -> ConnectionLost:

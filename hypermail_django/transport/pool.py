@@ -19,8 +19,9 @@ import ssl
 import threading
 import time
 
+from . import failures
 from .config import TransportConfig
-from .connection import create_ssl_context, is_open, open_connection, quit_connection
+from .connection import create_ssl_context, is_alive, open_connection, quit_connection
 
 logger = logging.getLogger("hypermail_django.transport")
 
@@ -53,9 +54,16 @@ class ConnectionPool:
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
+        """The configuration's one context; a certificate or key file that
+        cannot be loaded is a ``SendError`` like any failure to connect, so
+        ``fail_silently`` and the signals cover it."""
         with self._lock:
             if self._ssl_context is None:
-                self._ssl_context = create_ssl_context(self.config)
+                try:
+                    self._ssl_context = create_ssl_context(self.config)
+                except (ssl.SSLError, OSError) as exc:
+                    error = failures.client_certificate_unusable(self.config, exc)
+                    raise error from None
             return self._ssl_context
 
     def checkout(self) -> tuple[PooledConnection, bool]:
@@ -68,13 +76,18 @@ class ConnectionPool:
             if self.worn_out(pooled):
                 quit_connection(pooled.smtp)
                 continue
+            if not is_alive(pooled.smtp):
+                # Closed by the server while idle: replaced before anything is sent.
+                logger.debug("Replacing a pooled connection the server had closed")
+                self.discard(pooled)
+                continue
             return pooled, False
 
     def checkin(self, pooled: PooledConnection) -> None:
         """Take a connection back after use; keep it if it is healthy and wanted."""
         if pooled.pid != os.getpid():
             return  # Inherited across fork: the parent owns that socket.
-        if is_open(pooled.smtp) and not self.worn_out(pooled):
+        if pooled.smtp.sock is not None and not self.worn_out(pooled):
             with self._lock:
                 if len(self._idle) < self.config.pool_size:
                     self._idle.append(pooled)
@@ -132,7 +145,7 @@ class Lease:
         """The leased connection, checking one out if needed; and whether it is new."""
         if self._pooled is not None and self._pooled.pid != os.getpid():
             self._pooled = None
-        if self._pooled is not None and not is_open(self._pooled.smtp):
+        if self._pooled is not None and not is_alive(self._pooled.smtp):
             self.discard()
         if self._pooled is None:
             self._pooled, fresh = self.pool.checkout()
@@ -146,6 +159,14 @@ class Lease:
             self._pooled.messages += 1
             if self.pool.worn_out(self._pooled):
                 self.release()
+
+    def settle(self, delivered: bool) -> None:
+        """After an attempt: drop the connection if it closed, else count a
+        delivered message against its limits."""
+        if self._pooled is not None and self._pooled.smtp.sock is None:
+            self.discard()
+        elif delivered:
+            self.count_message()
 
     def discard(self) -> None:
         if self._pooled is not None:

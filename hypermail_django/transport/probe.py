@@ -16,17 +16,21 @@ at any step is reported within ``timeout`` seconds (name resolution aside).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import smtplib
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .config import TransportConfig
-from .connection import _connect_error, _login, _starttls, _text, create_ssl_context
+from .connection import _connect_error, _login, _starttls, create_ssl_context
 from .errors import ConnectionFailed, SendError
+from .failures import text as _text
 
 #: A certificate expiring in fewer days than this is reported with a warning.
 CERT_WARNING_DAYS = 14
@@ -264,15 +268,25 @@ def probe(
     )
     run = _Run(result, time.perf_counter() + deadline)
     conn: smtplib.SMTP | None = None
+    watchdog: threading.Timer | None = None
     try:
         if security != "plain" and ssl_context is None:
             ssl_context = create_ssl_context(config)
         conn = _client(config, ssl_context, deadline)
+        # Socket timeouts bound each read, not a reply trickled byte by byte:
+        # at the deadline the socket is shut down, which ends any read at once.
+        watchdog = threading.Timer(deadline, _cut, args=(conn,))
+        watchdog.daemon = True
+        watchdog.start()
         _dialogue(run, conn, config, ssl_context)
     except BaseException as exc:
         if conn is not None:
             conn.close()
-        result.error = _classify(exc, config, deadline, result.failed_step)
+        late = time.perf_counter() >= run.deadline
+        result.error = _classify(exc, config, deadline, result.failed_step, late)
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
     result.latency_ms = round((time.perf_counter() - run.started) * 1000)
     result.warnings = _warnings(result, config)
     return result
@@ -338,6 +352,9 @@ class _Run:
             if conn.sock is not None:
                 conn.sock.settimeout(remaining)
             code, text = action()
+            if time.perf_counter() >= self.deadline:
+                # The watchdog cut this reply short: it does not count.
+                raise TimeoutError("the probe's deadline passed")
             reply = _first_line(code, text)
             if expect is not None and code != expect:
                 raise refusal(code, text)
@@ -382,15 +399,27 @@ def _ehlo_or_helo(conn: smtplib.SMTP) -> tuple[int, bytes]:
     return conn.helo()
 
 
+def _cut(conn: smtplib.SMTP) -> None:
+    """End the probe's conversation now, from the watchdog's thread."""
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 def _classify(
-    exc: BaseException, config: TransportConfig, timeout: float, step: str | None
+    exc: BaseException,
+    config: TransportConfig,
+    timeout: float,
+    step: str | None,
+    late: bool = False,
 ) -> SendError:
     """The error sending would have raised; a missed deadline is ``timeout``."""
     where = f"{config.host}:{config.port}"
-    if isinstance(exc, SendError):
+    if isinstance(exc, SendError) and not late:
         return exc
     cause = exc.__cause__ or exc.__context__
-    if isinstance(exc, TimeoutError) or (
+    if late or isinstance(exc, TimeoutError) or (
         # smtplib turns a read timeout into "Connection unexpectedly closed".
         isinstance(exc, smtplib.SMTPServerDisconnected)
         and isinstance(cause, TimeoutError)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-RecipientState = Literal["sent", "refused", "deferred"]
+RecipientState = Literal["sent", "refused", "deferred", "uncertain"]
 
 
 @dataclass(frozen=True)
 class RecipientStatus:
     """How the server answered one recipient: ``sent``, ``refused`` (5xx,
-    permanent) or ``deferred`` (4xx or a lost connection, retries spent)."""
+    permanent), ``deferred`` (4xx or a lost connection, retries spent) or
+    ``uncertain`` (the message was sent and no reply came: it may have been
+    queued; see ``retry_uncertain``)."""
 
     status: RecipientState
     code: int | None
@@ -52,6 +54,10 @@ class DeliveryStatus:
     @property
     def deferred(self) -> list[str]:
         return self._with("deferred")
+
+    @property
+    def uncertain(self) -> list[str]:
+        return self._with("uncertain")
 
     @property
     def status(self) -> str:

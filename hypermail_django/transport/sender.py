@@ -1,26 +1,41 @@
 """Deliver one envelope over a lease with smtplib, retrying what can be retried.
 
-Recipients that a server defers (4xx at RCPT) are retried alone: recipients it
-already accepted are never sent the message twice. A connection the server
-dropped while idle is replaced at once and does not count as an attempt.
+The thin sync driver of :mod:`.dialogue`: it performs each step the dialogue
+asks for on an ``smtplib.SMTP`` connection (write, read a reply, close, take or
+drop the lease's connection) and throws :class:`~.dialogue.Broken` into it when
+the socket fails. What to send, how to judge replies and when a connection may
+be replaced are decided there, for both drivers.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
+import smtplib
+import socket
 
-from . import failures
-from .attempts import DeliveryAttempts
+from .attempts import run_with_retries
 from .config import TransportConfig
-from .connection import StaleConnection, deliver
+from .dialogue import (
+    ACQUIRE,
+    CLOSE,
+    DISCARD,
+    Acquired,
+    Answer,
+    Broken,
+    Dialogue,
+    Read,
+    Reply,
+    Settle,
+    Step,
+    Write,
+    attempt,
+)
 from .envelope import Envelope
 from .errors import SendError
 from .pool import Lease
 from .results import DeliveryStatus, RecipientStatus
-from .retry import retrying
 
-logger = logging.getLogger("hypermail_django.transport")
+#: What smtplib and the socket raise when the connection fails.
+_BROKEN = (smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException, OSError)
 
 
 def send_envelope(
@@ -29,68 +44,73 @@ def send_envelope(
     """Send ``envelope`` and return its per-recipient status.
 
     Returns when at least one recipient accepted the message; raises a
-    :class:`SendError` (with ``.status`` set) when none did.
+    :class:`~.errors.SendError` (with ``.status`` set) when none did.
     """
-    attempts = DeliveryAttempts(envelope)
+    return run_with_retries(
+        envelope,
+        config,
+        lambda recipients: _drive(attempt(envelope, recipients, config), lease),
+    )
 
-    def attempt() -> None:
-        recipients = attempts.begin()
-        try:
-            outcome = _deliver_on_lease(lease, envelope, recipients)
-        except SendError as exc:
-            attempts.record_failure(exc)
-            raise
-        attempts.record(outcome)
 
-    # Most messages go through at the first attempt: run it without building a
-    # retry controller (a tenacity round costs as much as a third of a pooled
-    # send). A failure is then handed to the policy as its first attempt, so
-    # what is retried, how often, the waits and the log lines stay the same.
+def _drive(dialogue: Dialogue, lease: Lease) -> dict[str, RecipientStatus]:
+    """Perform the dialogue's steps until it returns the attempt's outcome."""
+    driver = _Driver(lease)
     try:
-        attempt()
-    except SendError as exc:
-        first_failure = exc
-    else:
-        return attempts.finish(None)
-    try:
-        retrying(config, envelope.message_id)(_replaying(first_failure, attempt))
-    except SendError as exc:
-        return attempts.finish(exc)
-    return attempts.finish(None)
-
-
-def _replaying(failure: SendError, attempt: Callable[[], None]) -> Callable[[], None]:
-    """``attempt``, except that its first call raises ``failure`` (an attempt that
-    already ran) instead of running it again."""
-    replay = [failure]
-
-    def again() -> None:
-        if replay:
-            raise replay.pop()
-        attempt()
-
-    return again
-
-
-def _deliver_on_lease(
-    lease: Lease, envelope: Envelope, recipients: list[str]
-) -> dict[str, RecipientStatus]:
-    while True:
-        conn, fresh = lease.acquire()
-        try:
-            outcome = deliver(conn, envelope, recipients)
-        except StaleConnection as exc:
-            lease.discard()
-            if fresh:
-                raise failures.closed_before_mail(exc) from None
-            logger.debug("Replacing a pooled connection the server had closed")
-            continue
-        except SendError:
-            if lease.connection is not None and lease.connection.sock is None:
-                lease.discard()
-            raise
-        if lease.connection is not None and lease.connection.sock is None:
-            lease.discard()
-        elif any(s.status == "sent" for s in outcome.values()):
-            lease.count_message()
+        step = next(dialogue)
+        while True:
+            try:
+                answer = driver.perform(step)
+            except SendError:
+                raise  # Opening a connection failed: classified already.
+            except _BROKEN as exc:
+                timed_out = isinstance(exc, TimeoutError) or isinstance(
+                    exc.__context__, TimeoutError
+                )
+                step = dialogue.throw(Broken(str(exc), timed_out=timed_out))
+            else:
+                step = dialogue.send(answer)
+    except StopIteration as done:
+        outcome: dict[str, RecipientStatus] = done.value
         return outcome
+    finally:
+        dialogue.close()
+
+
+class _Driver:
+    """One attempt's I/O on the lease's smtplib connection."""
+
+    __slots__ = ("conn", "lease")
+
+    def __init__(self, lease: Lease) -> None:
+        self.lease = lease
+        self.conn: smtplib.SMTP | None = None
+
+    def perform(self, step: Step) -> Answer:
+        if type(step) is Read:
+            sock = self._socket()
+            sock.settimeout(step.timeout)
+            code, text = self._conn().getreply()
+            return Reply(code, text.decode("utf-8", "replace"))
+        if type(step) is Write:
+            self._socket().sendall(step.data)
+        elif step is ACQUIRE:
+            self.conn, fresh = self.lease.acquire()
+            return Acquired(self.conn.has_extn, fresh)
+        elif step is CLOSE:
+            self._conn().close()
+        elif step is DISCARD:
+            self.lease.discard()
+        elif isinstance(step, Settle):
+            self.lease.settle(step.delivered)
+        return None
+
+    def _conn(self) -> smtplib.SMTP:
+        assert self.conn is not None, "the dialogue acquires before any I/O"
+        return self.conn
+
+    def _socket(self) -> socket.socket:
+        sock = self._conn().sock
+        if sock is None:
+            raise smtplib.SMTPServerDisconnected("the connection is closed")
+        return sock
