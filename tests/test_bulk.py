@@ -364,9 +364,7 @@ async def test_asend_bulk_accounts_for_every_message_once(server, workers, proce
 
     signals.post_send.connect(on_post_send)
     try:
-        with mailer_for(
-            server, max_retries=2, retry_delay=0.0, retry_uncertain=True
-        ):
+        with mailer_for(server, max_retries=2, retry_delay=0.0, retry_uncertain=True):
             result = await asend_bulk(
                 _messages(60, bad=bad),
                 concurrency=3,

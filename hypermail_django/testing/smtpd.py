@@ -1215,9 +1215,7 @@ class SMTPTestServer:
         controller = self._controller
         if controller is None:
             return 0
-        future = asyncio.run_coroutine_threadsafe(
-            self._count_open(), controller.loop
-        )
+        future = asyncio.run_coroutine_threadsafe(self._count_open(), controller.loop)
         return future.result(timeout=_SHUTDOWN_TIMEOUT * 2)
 
     async def _count_open(self) -> int:

@@ -419,10 +419,14 @@ def _classify(
     if isinstance(exc, SendError) and not late:
         return exc
     cause = exc.__cause__ or exc.__context__
-    if late or isinstance(exc, TimeoutError) or (
-        # smtplib turns a read timeout into "Connection unexpectedly closed".
-        isinstance(exc, smtplib.SMTPServerDisconnected)
-        and isinstance(cause, TimeoutError)
+    if (
+        late
+        or isinstance(exc, TimeoutError)
+        or (
+            # smtplib turns a read timeout into "Connection unexpectedly closed".
+            isinstance(exc, smtplib.SMTPServerDisconnected)
+            and isinstance(cause, TimeoutError)
+        )
     ):
         return ConnectionFailed(
             f"{where} did not answer within the {timeout:g} s deadline "
