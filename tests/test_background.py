@@ -35,6 +35,7 @@ from hypermail_django.compat import MAILERS_SUPPORTED
 from hypermail_django.exceptions import (
     CancelSend,
     ConfigurationError,
+    DeliveryUncertain,
     InvalidEmail,
     RecipientsRefused,
 )
@@ -310,6 +311,21 @@ def requeue_settings() -> Iterator[None]:
         HYPERMAIL_BACKGROUND_MAX_REQUEUES=3,
     ):
         yield
+
+
+def test_an_uncertain_delivery_is_never_requeued(use_server, dummy, outcomes):
+    """The content went out and no reply came: the message may be queued, so
+    the task fails at most once instead of re-enqueueing a possible copy."""
+    use_server.drop("DATA_END", times=1)
+    (result,) = enqueue_messages([_message("a@example.com")])
+    with pytest.raises(DeliveryUncertain) as caught:
+        run(result)
+    assert len(dummy.results) == 1  # nothing re-enqueued
+    assert caught.value.code == "delivery_uncertain"
+    [(name, failed)] = outcomes
+    assert name == "background_send_failed"
+    assert failed["status"].uncertain == ["a@example.com"]
+    assert sum(1 for _, verb, _ in use_server.commands if verb == "DATA") == 1
 
 
 def test_a_transient_failure_requeues_with_a_growing_delay_then_gives_up(

@@ -59,7 +59,8 @@ def _settle(
 
     next_task: Any = None
     run_after: datetime | None = None
-    given_up = list(refused)
+    # Uncertain recipients may have the message already: never re-enqueued.
+    given_up = [*refused, *status.uncertain]
     why_not = ""
     if deferred:
         run_after, why_not = _next_attempt(context, job, get_settings())
@@ -107,6 +108,7 @@ def _settle(
         "sent": sent,
         "refused": refused,
         "deferred": deferred,
+        "uncertain": status.uncertain,
         "requeued_as": None if next_task is None else str(next_task.id),
         "run_after": None if run_after is None else run_after.isoformat(),
     }
