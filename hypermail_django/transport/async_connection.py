@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import aiosmtplib
 from aiosmtplib.response import SMTPResponse
 
-from . import failures
+from . import failures, sasl
 from .async_protocol import PipeliningProtocol
 from .commands import mail_options, transaction_commands
 from .config import TransportConfig
@@ -29,6 +29,7 @@ _GONE = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError
 _BROKEN = (*_GONE, aiosmtplib.SMTPResponseException)
 
 
+@sasl.areauthenticating
 async def open_async_connection(
     config: TransportConfig, ssl_context: ssl.SSLContext | None
 ) -> aiosmtplib.SMTP:
@@ -56,9 +57,7 @@ async def open_async_connection(
                 raise failures.tls_refused(where, exc.code, exc.message) from None
             await smtp.ehlo()  # Capabilities before TLS no longer count (RFC 3207).
         if config.authenticates:
-            if not smtp.supports_extension("auth"):
-                raise failures.auth_unsupported(where)
-            await smtp.login(config.username, config.password)
+            await sasl.alogin(smtp, config, where)
         decline_extensions(smtp.esmtp_extensions, config)
         return smtp
     except SendError:
