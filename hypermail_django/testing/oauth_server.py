@@ -93,6 +93,7 @@ class OAuthTestServer:
         self._revoked: set[str] = set()
         self._revoked_serial = 0
         self._requests: list[TokenRequest] = []
+        self._tokens: list[str] = []
         self._failures: list[tuple[int, str]] = []
         self._fail_always: tuple[int, str] | None = None
         self.delay = 0.0
@@ -236,6 +237,13 @@ class OAuthTestServer:
             return list(self._requests)
 
     @property
+    def tokens(self) -> list[str]:
+        """Every access token issued, oldest first: for tests that check no
+        token leaks into logs or errors."""
+        with self._lock:
+            return list(self._tokens)
+
+    @property
     def issued(self) -> int:
         """How many tokens were issued."""
         with self._lock:
@@ -256,8 +264,11 @@ class OAuthTestServer:
         }
         body = _b64url(json.dumps(payload, separators=(",", ":")).encode())
         signature = _b64url(hmac.new(self._key, body.encode(), "sha256").digest()[:16])
+        token = f"{body}.{signature}"
+        with self._lock:
+            self._tokens.append(token)
         return {
-            "access_token": f"{body}.{signature}",
+            "access_token": token,
             "token_type": "Bearer",
             "expires_in": int(self.token_lifetime)
             if self.token_lifetime == int(self.token_lifetime)
