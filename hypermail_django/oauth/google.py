@@ -107,7 +107,9 @@ class GoogleServiceAccount(Provider):
                 ) from None
             except exceptions.TransportError as exc:
                 raise TokenError(
-                    f"could not reach Google's token URI: {exc}", transient=True
+                    f"could not reach Google's token URI: {exc}",
+                    # A certificate that fails verification will not heal.
+                    transient="CERTIFICATE_VERIFY_FAILED" not in str(exc),
                 ) from None
             expiry = credentials.expiry  # naive UTC, google-auth's convention
             expires_at = (

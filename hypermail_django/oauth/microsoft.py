@@ -127,7 +127,9 @@ def _network_error(exc: Exception, where: str) -> TokenError:
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None)
     transient = status is None or status >= 500 or status == 429
-    if isinstance(exc, ValueError) and status is None:
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        transient = False  # trust the CA (SSL_CERT_FILE) or fix authority_host
+    elif isinstance(exc, ValueError) and status is None:
         transient = False  # MSAL: OIDC discovery refused (unknown tenant), bad key
     return TokenError(
         f"could not get a token from {where}: {type(exc).__name__}: {exc}",

@@ -4,6 +4,7 @@ library: a personal Gmail account, or any provider without a library of its own.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -76,6 +77,12 @@ class RefreshToken(Provider):
             ) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
+            if isinstance(reason, ssl.SSLCertVerificationError):
+                # Not a passing fault: trust the CA (SSL_CERT_FILE) or fix the URL.
+                raise TokenError(
+                    f"the certificate of {self.token_url} failed verification: "
+                    f"{reason.verify_message}",
+                ) from None
             raise TokenError(
                 f"could not reach {self.token_url}: {reason}", transient=True
             ) from None
