@@ -287,3 +287,61 @@ async def test_async_second_refusal_is_permanent(oauth_smtp, idp):
     assert caught.value.code == "auth_failed"
     assert caught.value.transient is False
     assert idp.issued == 2
+
+
+def test_microsoft_provider_end_to_end_with_revocation(oauth_smtp, idp):
+    """MSAL caches tokens itself: a refused one must be dropped there too."""
+    from hypermail_django.oauth import MicrosoftClientCredentials
+
+    idp.add_client("app-ms", secret="ms-secret", mailboxes=(MAILBOX,))
+    provider = {
+        "provider": "microsoft",
+        "tenant_id": "contoso",
+        "client_id": "app-ms",
+        "client_secret": "ms-secret",
+        "authority_host": idp.url,
+    }
+    with mailer_for(oauth_smtp, **_options(provider)):
+        _send(1)
+        idp.revoke()
+        close_all_pools()
+        _send(2)
+    assert [a.success for a in oauth_smtp.auth_attempts] == [True, False, True]
+    assert idp.issued == 2
+    resolved = MicrosoftClientCredentials(
+        "contoso", "app-ms", "ms-secret", authority_host=idp.url
+    )
+    assert tokens.cache.fetches(resolved) == 2
+
+
+def test_google_provider_end_to_end(oauth_smtp, idp):
+    info = idp.add_service_account("mailer@proj.iam", subjects=(MAILBOX,))
+    provider = {"provider": "google", "info_or_file": info}  # subject: username
+    with mailer_for(oauth_smtp, **_options(provider, "oauthbearer")):
+        _send(1)
+        idp.revoke()
+        close_all_pools()
+        _send(2)
+    assert [a.success for a in oauth_smtp.auth_attempts] == [True, False, True]
+    assert set(auth_mechanisms(oauth_smtp)) == {"OAUTHBEARER"}
+
+
+def test_the_oauth2_example_runs():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "examples/oauth2.py"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [
+        "microsoft: 2 sent, 1 token fetched",
+        "microsoft: revoked token replaced, 2 tokens in all",
+        "refresh_token: 2 sent, 1 token fetched",
+        "refresh_token: revoked token replaced, 2 tokens in all",
+        "AUTH mechanisms used: XOAUTH2",
+        "signed in as: ['noreply@contoso.com']",
+    ]

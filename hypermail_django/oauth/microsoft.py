@@ -103,6 +103,21 @@ class MicrosoftClientCredentials(Provider):
             )
         return self._app
 
+    def forget(self, token: str) -> None:
+        """Drop ``token`` from MSAL's cache: the server refused it (revoked, or
+        the mailbox permission changed), and MSAL would return it until it is
+        five minutes from expiry."""
+        with self._lock:
+            app = self._app
+            if app is None:
+                return
+            import msal
+
+            cache = app.token_cache
+            for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+                if item.get("secret") == token:
+                    cache.remove_at(item)
+
     def __call__(self) -> AccessToken:
         where = f"{self.authority_host}/{self.tenant_id}"
         started = time.time()

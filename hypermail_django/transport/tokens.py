@@ -12,6 +12,7 @@ No token ever reaches a log, an error, a repr or a status from here.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import os
@@ -186,6 +187,12 @@ class TokenCache:
         with entry.lock:
             if entry.token is token:
                 entry.token = None
+                # A provider with a cache of its own (MSAL keeps tokens until
+                # five minutes before expiry) must not hand the refused one back.
+                forget = getattr(entry.provider, "forget", None)
+                if callable(forget):
+                    with contextlib.suppress(Exception):
+                        forget(token.token)
 
     def fetches(self, provider: Callable[[], object]) -> int:
         """How many tokens this process fetched from ``provider`` (for tests and
