@@ -50,6 +50,10 @@ class RefreshToken(Provider):
         return (*super().secrets(), self._current_refresh_token)
 
     def __call__(self) -> AccessToken:
+        with self._lock:  # a rotated refresh token is used once
+            return self._fetch()
+
+    def _fetch(self) -> AccessToken:
         form: dict[str, str] = {
             "grant_type": "refresh_token",
             "refresh_token": self._current_refresh_token,

@@ -153,5 +153,10 @@ class _ByIdentity:
         getter = getattr(self.provider, "secrets", None)
         return tuple(getter()) if callable(getter) else ()
 
+    def forget(self, token: str) -> None:
+        forget = getattr(self.provider, "forget", None)
+        if callable(forget):
+            forget(token)
+
     def __repr__(self) -> str:
         return f"<token provider {type(self.provider).__name__}>"

@@ -21,10 +21,12 @@ Nothing here imports Django.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import http.server
 import json
 import secrets
+import socket
 import threading
 import time
 import urllib.parse
@@ -98,6 +100,7 @@ class OAuthTestServer:
         self._fail_always: tuple[int, str] | None = None
         self.delay = 0.0
         self._serial = 0
+        self._connections: set[socket.socket] = set()
         self._httpd: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -106,7 +109,9 @@ class OAuthTestServer:
     def start(self) -> None:
         handler = _handler_for(self)
         httpd = http.server.ThreadingHTTPServer((HOST, 0), handler)
-        httpd.daemon_threads = True
+        # Joined by server_close(): stop() leaves no thread behind.
+        httpd.daemon_threads = False
+        httpd.block_on_close = True
         context = self.certs.server_context()
         httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
         self._httpd = httpd
@@ -116,8 +121,16 @@ class OAuthTestServer:
         self._thread.start()
 
     def stop(self) -> None:
+        """Close the listener and every connection (clients keep them alive),
+        and join the server's threads. Idempotent."""
         if self._httpd is not None:
             self._httpd.shutdown()
+            with self._lock:
+                open_connections = list(self._connections)
+            for connection in open_connections:
+                # Wakes a handler thread waiting for the next keep-alive request.
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
             self._httpd.server_close()
             self._httpd = None
         if self._thread is not None:
@@ -472,6 +485,17 @@ def _verify_jwt(token: str, public_key: Any) -> dict[str, Any] | None:
 def _handler_for(server: OAuthTestServer) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            with server._lock:
+                server._connections.add(self.connection)
+
+        def finish(self) -> None:
+            with server._lock:
+                server._connections.discard(self.connection)
+            with contextlib.suppress(OSError):
+                super().finish()
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # keep test output clean; requests are in server.requests

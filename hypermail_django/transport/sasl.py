@@ -15,6 +15,7 @@ second refusal is permanent.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -25,7 +26,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from . import tokens
+import aiosmtplib
+
+from . import failures, tokens
 from .config import TransportConfig
 from .errors import AuthenticationFailed, SendError
 from .failures import text
@@ -166,8 +169,6 @@ def _judge(
     """A 5xx refuses the token; a 4xx is the server's trouble, not the token's."""
     if 500 <= code < 600:
         return _refused(config, fetched, code, reply, detail)
-    from . import failures
-
     return failures.auth_refused(_where(config), config.username, code, reply)
 
 
@@ -184,8 +185,6 @@ def login(conn: smtplib.SMTP, config: TransportConfig, where: str) -> tuple[int,
     """Sign in with the configured mechanism; raise a classified SendError."""
     features = conn.esmtp_features.get("auth")
     if features is None:
-        from . import failures
-
         raise failures.auth_unsupported(where)
     mechanism = config.auth_mechanism
     if mechanism in OAUTH_MECHANISMS:
@@ -200,8 +199,6 @@ def login(conn: smtplib.SMTP, config: TransportConfig, where: str) -> tuple[int,
             auth = conn.auth_plain if mechanism == "plain" else conn.auth_login
             result = conn.auth(mechanism.upper(), auth)
     except smtplib.SMTPAuthenticationError as exc:
-        from . import failures
-
         raise failures.auth_refused(
             where, config.username, exc.smtp_code, exc.smtp_error
         ) from None
@@ -260,10 +257,6 @@ def reauthenticating(open_connection: Opener) -> Opener:
 
 async def alogin(smtp: Any, config: TransportConfig, where: str) -> None:
     """:func:`login` on an ``aiosmtplib.SMTP``."""
-    import aiosmtplib
-
-    from . import failures
-
     if not smtp.supports_extension("auth"):
         raise failures.auth_unsupported(where)
     features = smtp.esmtp_extensions.get("auth", "")
@@ -287,8 +280,6 @@ async def alogin(smtp: Any, config: TransportConfig, where: str) -> None:
 
 
 async def _atoken(config: TransportConfig) -> tokens.Fetched:
-    import asyncio
-
     provider = config.token_provider
     if provider is not None:
         cached = tokens.cache.peek(provider, config.token_refresh_margin)

@@ -15,12 +15,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import logging
 import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+logger = logging.getLogger("hypermail_django.transport")
 
 __all__ = [
     "AccessToken",
@@ -178,6 +181,19 @@ class TokenCache:
             token = dataclasses.replace(token, fetched_at=fetched_at)
             entry.token = token
             entry.fetches += 1
+            lifetime = (
+                f"valid for {token.expires_at - fetched_at:.0f} s"
+                if token.expires_at is not None
+                else "no expiry given"
+            )
+            # Names the provider by type only: its repr is safe, but a user's
+            # callable may print anything.
+            logger.debug(
+                "Fetched an OAuth2 token from %s in %.0f ms (%s).",
+                type(entry.provider).__name__,
+                seconds * 1000,
+                lifetime,
+            )
             return Fetched(token, True, seconds)
 
     def invalidate(self, provider: Callable[[], object], token: AccessToken) -> None:
@@ -187,6 +203,7 @@ class TokenCache:
         with entry.lock:
             if entry.token is token:
                 entry.token = None
+                logger.debug("Dropped an OAuth2 token the server refused.")
                 # A provider with a cache of its own (MSAL keeps tokens until
                 # five minutes before expiry) must not hand the refused one back.
                 forget = getattr(entry.provider, "forget", None)
