@@ -189,12 +189,12 @@ def login(conn: smtplib.SMTP, config: TransportConfig, where: str) -> tuple[int,
     mechanism = config.auth_mechanism
     if mechanism in OAUTH_MECHANISMS:
         return _oauth_login(conn, config, where, features)
+    if mechanism != "auto" and not _offered(features, mechanism):
+        raise _unoffered(where, mechanism, features)
     try:
         if mechanism == "auto":
             result = conn.login(config.username, config.password)
         else:
-            if not _offered(features, mechanism):
-                raise _unoffered(where, mechanism, features)
             conn.user, conn.password = config.username, config.password
             auth = conn.auth_plain if mechanism == "plain" else conn.auth_login
             result = conn.auth(mechanism.upper(), auth)
@@ -264,12 +264,12 @@ async def alogin(smtp: Any, config: TransportConfig, where: str) -> None:
     if mechanism in OAUTH_MECHANISMS:
         await _aoauth_login(smtp, config, where, features)
         return
+    if mechanism != "auto" and not _offered(features, mechanism):
+        raise _unoffered(where, mechanism, features)
     try:
         if mechanism == "auto":
             await smtp.login(config.username, config.password)
         else:
-            if not _offered(features, mechanism):
-                raise _unoffered(where, mechanism, features)
             auth = smtp.auth_plain if mechanism == "plain" else smtp.auth_login
             await auth(config.username, config.password)
     except aiosmtplib.SMTPAuthenticationError as exc:
