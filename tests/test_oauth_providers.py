@@ -362,3 +362,12 @@ def test_options_from_env(monkeypatch):
         "token_provider": "microsoft",
         "token_refresh_margin": 120.0,
     }
+
+
+def test_a_slow_token_endpoint_times_out_as_transient(idp):
+    idp.delay = 1.0
+    slow = RefreshToken(idp.token_url, CLIENT_ID, CLIENT_SECRET, REFRESH, timeout=0.2)
+    with pytest.raises(TokenError) as caught:
+        slow()
+    assert caught.value.transient is True
+    assert "timed out" in str(caught.value)
