@@ -345,3 +345,35 @@ def test_the_oauth2_example_runs():
         "AUTH mechanisms used: XOAUTH2",
         "signed in as: ['noreply@contoso.com']",
     ]
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("close_async_pools")
+async def test_async_bulk_while_tokens_expire(oauth_smtp, idp, refresh_provider):
+    from hypermail_django.bulk import asend_bulk
+
+    idp.token_lifetime = 1.0
+    count = 600
+    started = time.monotonic()
+    with mailer_for(
+        oauth_smtp,
+        **_options(
+            refresh_provider,
+            "oauthbearer",
+            token_refresh_margin=0.5,
+            max_messages_per_connection=25,
+            pool_size=4,
+        ),
+    ):
+        messages = [
+            EmailMessage(f"N {n}", "Body", MAILBOX, [f"u{n}@example.com"])
+            for n in range(count)
+        ]
+        result = await asend_bulk(messages, processes=0, concurrency=4, progress=False)
+    elapsed = time.monotonic() - started
+    assert result["sent"] == count and result["failed"] == 0
+    assert len(oauth_smtp.messages) == count
+    assert set(auth_mechanisms(oauth_smtp)) == {"OAUTHBEARER"}
+    assert all(a.success for a in oauth_smtp.auth_attempts)
+    assert oauth_smtp.sessions >= count // 25
+    assert idp.issued <= math.ceil(elapsed / 0.5) + 1
