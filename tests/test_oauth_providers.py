@@ -371,3 +371,24 @@ def test_a_slow_token_endpoint_times_out_as_transient(idp):
         slow()
     assert caught.value.transient is True
     assert "timed out" in str(caught.value)
+
+
+def test_msal_and_google_auth_verify_against_ssl_cert_file(idp, monkeypatch, tmp_path):
+    """Not requests' certifi bundle: the trust store SMTP uses."""
+    idp.add_client("app-5", secret="s3cret", mailboxes=(MAILBOX,))
+    info = idp.add_service_account("mailer@proj.iam", subjects=(MAILBOX,))
+    other = tmp_path / "other-ca.pem"
+    other.write_bytes(__import__("trustme").CA().cert_pem.bytes())
+    monkeypatch.setenv("SSL_CERT_FILE", str(other))
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    providers = [
+        MicrosoftClientCredentials(TENANT, "app-5", "s3cret", authority_host=idp.url),
+        GoogleServiceAccount(info, MAILBOX),
+    ]
+    for provider in providers:
+        with pytest.raises(TokenError) as caught:
+            provider()
+        assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+        assert caught.value.transient is False
+    assert idp.requests == []
