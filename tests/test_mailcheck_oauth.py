@@ -98,3 +98,47 @@ def test_a_provider_that_is_down_is_unhealthy_token_failed(smtp, idp, refresh_pr
     assert report["error"]["code"] == "token_failed"
     assert report["error"]["transient"] is True
     assert report["error"]["step"] == "auth"
+
+
+def test_a_revoked_cached_token_is_replaced_as_sending_does(
+    smtp, idp, refresh_provider
+):
+    options = {
+        "use_tls": True,
+        "username": MAILBOX,
+        "auth_mechanism": "xoauth2",
+        "token_provider": refresh_provider,
+    }
+    with mailer_for(smtp, **options):
+        assert mailcheck("--json")[0] == 0
+        idp.revoke()
+        status, out = mailcheck("--json")
+    (report,) = json_lines(out)
+    assert status == 0
+    assert report["auth"]["token"] == "fetched"
+    assert [a.success for a in smtp.auth_attempts] == [True, False, True]
+    assert idp.issued == 2
+
+
+def test_a_token_refused_twice_is_permanent(certs, trust_ca, idp):
+    from hypermail_django.oauth import RefreshToken
+
+    idp.add_refresh_token("hypermail-app", "s", "other-rt", "other@x.org")
+    provider = RefreshToken(idp.token_url, "hypermail-app", "s", "other-rt")
+    with SMTPTestServer(
+        starttls=True, certs=certs, oauth=idp.check, oauth_refusal="google"
+    ) as server:
+        options = {
+            "use_tls": True,
+            "username": MAILBOX,
+            "auth_mechanism": "xoauth2",
+            "token_provider": provider,
+        }
+        with mailer_for(server, **options):
+            status, out = mailcheck("--json")
+    (report,) = json_lines(out)
+    assert status == 1
+    assert report["error"]["code"] == "auth_failed"
+    assert report["error"]["transient"] is False
+    assert "domain-wide delegation" in report["fix"]
+    assert idp.issued == 2
