@@ -5,7 +5,9 @@ server (MSAL, google-auth and urllib really talk to it), and how the
 from __future__ import annotations
 
 import datetime
+import os
 import time
+import warnings
 
 import pytest
 from cryptography import x509
@@ -392,3 +394,29 @@ def test_msal_and_google_auth_verify_against_ssl_cert_file(idp, monkeypatch, tmp
         assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
         assert caught.value.transient is False
     assert idp.requests == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_starts_with_an_empty_cache():
+    def provider():
+        return AccessToken("parent-token", time.time() + 3600)
+
+    tokens.cache.get(provider, 0)
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork() in a process with threads.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            empty = tokens.cache.peek(provider, 0) is None
+            os.write(
+                write_end,
+                b"1" if empty and not tokens.cache.fetches(provider) else b"0",
+            )
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    assert os.read(read_end, 1) == b"1"
+    os.waitpid(pid, 0)
+    assert tokens.cache.peek(provider, 0).token == "parent-token"
