@@ -17,6 +17,10 @@ IDs are stable and documented in ``docs/system-checks.md``:
 * ``hypermail.W010`` (deploy) a development backend as a mailer
 * ``hypermail.W011`` (deploy) ``DEFAULT_FROM_EMAIL`` at ``localhost``
 * ``hypermail.W012`` (deploy) ``SERVER_EMAIL`` at ``localhost`` with ADMINS set
+* ``hypermail.E020`` an OAuth2 ``auth_mechanism`` without a provider, or with a
+  password
+* ``hypermail.W020`` a password for Microsoft 365 or Gmail, whose password
+  sign-in is ending
 """
 
 from __future__ import annotations
@@ -194,6 +198,24 @@ def _option_errors(spec: MailerSpec) -> list[CheckMessage]:
     if issubclass(cls, FluxMailBackend):
         try:
             _build(spec, cls, overrides)
+        except ConfigurationError as error:
+            if error.code == "oauth_misconfigured":
+                messages.append(
+                    Error(
+                        f"{_where(spec)} cannot sign in: {error.message}",
+                        hint="See docs/oauth2.md for auth_mechanism and "
+                        "token_provider.",
+                        id="hypermail.E020",
+                    )
+                )
+            else:
+                messages.append(
+                    Error(
+                        f"{_where(spec)} cannot be used: {_message(error)}",
+                        hint="See the option table in docs/configuration.md.",
+                        id="hypermail.E003",
+                    )
+                )
         except (ImproperlyConfigured, ValueError, TypeError) as error:
             messages.append(
                 Error(
@@ -345,3 +367,50 @@ def _at_localhost(address: Any) -> bool:
 
 def _message(error: BaseException) -> str:
     return error.message if isinstance(error, ConfigurationError) else str(error)
+
+
+# -- W020 ------------------------------------------------------------------------
+
+#: Hosts whose password sign-in is ending: (provider, what happens, what to use).
+PASSWORD_SUNSET = {
+    "smtp.office365.com": (
+        "Microsoft 365",
+        "Exchange Online disables Basic authentication for SMTP AUTH by default "
+        "at the end of December 2026 (new tenants never have it); the server "
+        "then answers 535 5.7.139 or 550 5.7.30",
+        "MicrosoftClientCredentials (docs/oauth2-microsoft.md)",
+    ),
+    "smtp.gmail.com": (
+        "Gmail",
+        "Google Workspace ended password sign-in for less secure apps in May "
+        "2025; only app passwords of accounts with 2-Step Verification remain",
+        "GoogleServiceAccount or RefreshToken (docs/oauth2-google.md)",
+    ),
+}
+
+
+@register(*TAGS)
+def check_mailer_password_sunset(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W020: a password for a provider that is turning password sign-in off."""
+    messages: list[CheckMessage] = []
+    for spec in configured_mailers():
+        values = _smtp_values(spec)
+        if values is None or not (values["username"] and values["password"]):
+            continue
+        host = str(values["host"] or "").strip().lower().rstrip(".")
+        if host not in PASSWORD_SUNSET:
+            continue
+        provider, deadline, use = PASSWORD_SUNSET[host]
+        messages.append(
+            Warning(
+                f"{_where(spec)} signs in to {provider} ({host}) with a password: "
+                f"{deadline}.",
+                hint="Use hypermail_django.backends.FluxMailBackend with "
+                "auth_mechanism='xoauth2', no password, and a token_provider: "
+                f"{use}.",
+                id="hypermail.W020",
+            )
+        )
+    return messages

@@ -101,6 +101,20 @@ def _inliner(value: Any, where: str) -> Any:
     return value
 
 
+def _mechanism(value: Any, where: str) -> str:
+    from .transport.sasl import MECHANISMS
+
+    if isinstance(value, str) and value.strip().lower() in MECHANISMS:
+        return value.strip().lower()
+    raise ConfigurationError(
+        f"{where} must be one of {', '.join(sorted(MECHANISMS))}, got {value!r}."
+    )
+
+
+def _anything(value: Any, where: str) -> Any:
+    return value  # token_provider: resolved with the username in _check_auth()
+
+
 @dataclass(frozen=True)
 class Option:
     """One backend option: its keyword, its legacy setting, default and check.
@@ -159,6 +173,15 @@ OPTIONS: dict[str, Option] = {
             "css_inline",
             _inliner,
             transport=False,
+        ),
+        # OAuth2 sign-in (docs/oauth2.md); checked together in _check_auth().
+        Option("auth_mechanism", "EMAIL_FLUXMAIL_AUTH_MECHANISM", "auto", _mechanism),
+        Option("token_provider", "EMAIL_FLUXMAIL_TOKEN_PROVIDER", None, _anything),
+        Option(
+            "token_refresh_margin",
+            "EMAIL_FLUXMAIL_TOKEN_REFRESH_MARGIN",
+            300.0,
+            _seconds,
         ),
     )
 }
@@ -240,7 +263,54 @@ def resolve_options(
             f"{_option_label('ssl_keyfile', alias, 'EMAIL_SSL_KEYFILE')} is set "
             "without a certificate; set ssl_certfile too."
         )
+    _check_auth(resolved, alias)
     return resolved
+
+
+def _check_auth(resolved: dict[str, Any], alias: str | None) -> None:
+    """An OAuth2 mechanism needs a provider and a mailbox, and no password: with
+    one set, a refused token would otherwise look like a password problem."""
+    from .transport.sasl import OAUTH_MECHANISMS
+
+    mechanism = resolved["auth_mechanism"]
+    label = _option_label("auth_mechanism", alias, "EMAIL_FLUXMAIL_AUTH_MECHANISM")
+    provider_label = _option_label(
+        "token_provider", alias, "EMAIL_FLUXMAIL_TOKEN_PROVIDER"
+    )
+    if mechanism not in OAUTH_MECHANISMS:
+        if resolved["token_provider"] is not None:
+            raise ConfigurationError(
+                f"{provider_label} is set but {label} is {mechanism!r}: set it to "
+                "'xoauth2' (Microsoft 365, Gmail) or 'oauthbearer'.",
+                code="oauth_misconfigured",
+            )
+        return
+    if resolved["password"]:
+        raise ConfigurationError(
+            f"{label} is {mechanism!r} and a password is set "
+            f"({_option_label('password', alias, 'EMAIL_HOST_PASSWORD')}): "
+            "remove the password; the token from token_provider signs in.",
+            code="oauth_misconfigured",
+        )
+    if not resolved["username"]:
+        raise ConfigurationError(
+            f"{label} is {mechanism!r} but no username is set: set "
+            f"{_option_label('username', alias, 'EMAIL_HOST_USER')} to the "
+            "mailbox the token is for.",
+            code="oauth_misconfigured",
+        )
+    if resolved["token_provider"] is None:
+        raise ConfigurationError(
+            f"{label} is {mechanism!r} but {provider_label} is not set: name a "
+            "callable returning an access token, or a provider (see "
+            "docs/oauth2.md).",
+            code="oauth_misconfigured",
+        )
+    from .oauth.settings import resolve_provider
+
+    resolved["token_provider"] = resolve_provider(
+        resolved["token_provider"], provider_label, username=resolved["username"]
+    )
 
 
 def _resolve_one(option: Option, value: Any, alias: str | None) -> Any:

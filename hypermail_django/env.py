@@ -63,6 +63,14 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "FLUXMAIL_RETRY_DELAY": ("retry_delay", _parser(float, "a number of seconds")),
     "FLUXMAIL_DATA_TIMEOUT": ("data_timeout", _parser(float, "a number of seconds")),
     "FLUXMAIL_RETRY_UNCERTAIN": ("retry_uncertain", _parse_bool),
+    "FLUXMAIL_AUTH_MECHANISM": ("auth_mechanism", _raw),
+    # A dotted path or a provider name; the provider's own arguments (secrets
+    # included) are read from FLUXMAIL_OAUTH_<ARGUMENT> (oauth/settings.py).
+    "FLUXMAIL_TOKEN_PROVIDER": ("token_provider", _raw),
+    "FLUXMAIL_TOKEN_REFRESH_MARGIN": (
+        "token_refresh_margin",
+        _parser(float, "a number of seconds"),
+    ),
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from .mailers import MailerSpec, get_mailer_spec
 from .transport.probe import ProbeFailed, ProbeResult, probe
+from .transport.sasl import TokenRefused
 
 __all__ = ["ProbeFailed", "check_mailer", "test_connection"]
 
@@ -24,8 +25,15 @@ def check_mailer(spec: MailerSpec, *, timeout: float | None = None) -> ProbeResu
     (``unsupported_backend``) or its options are unusable (``invalid_config``,
     ``no_relay``). A server problem is not raised: it is in the result.
     """
-    backend = spec.build()
-    return probe(backend.transport_config, timeout=timeout)
+    config = spec.build().transport_config
+    result = probe(config, timeout=timeout)
+    if isinstance(result.error, TokenRefused):
+        # As sending does: the refused token is gone from the cache; sign in
+        # once more, on a new connection, with a new one.
+        result = probe(config, timeout=timeout)
+        if isinstance(result.error, TokenRefused):
+            result.error.transient = False  # refused twice: permanent
+    return result
 
 
 def test_connection(

@@ -119,6 +119,10 @@ def main() -> int:
         before = len(server.messages)
         call_command("mailcheck")
         print(f"   messages sent by the check: {len(server.messages) - before}")
+
+        from .demo_oauth import run_oauth_demo
+
+        run_oauth_demo()
         return 0
 
 

@@ -282,3 +282,69 @@ def test_every_id_is_documented():
 
 class OutboxBackend(LocmemBackend):
     """A project's own backend built on Django's locmem one (for W010)."""
+
+
+# -- E020, W020 (OAuth2) ----------------------------------------------------------
+
+
+def _token() -> str:
+    return "token"
+
+
+@pytest.mark.parametrize(
+    ("options", "text"),
+    [
+        ({"auth_mechanism": "xoauth2"}, "token_provider' option) is not set"),
+        (
+            {"auth_mechanism": "xoauth2", "token_provider": _token, "password": "pw"},
+            "remove the password",
+        ),
+    ],
+)
+def test_e020_oauth2_mechanism_without_provider_or_with_password(options, text):
+    with mailer_for(
+        host="smtp.office365.com",
+        use_tls=True,
+        username="noreply@contoso.com",
+        **options,
+    ):
+        assert ids() == ["hypermail.E020"]
+        (message,) = messages_of("hypermail.E020")
+        assert text in message
+        assert "pw" not in message.replace("password", "")
+
+
+@pytest.mark.parametrize(
+    ("host", "deadline"),
+    [("smtp.office365.com", "December 2026"), ("smtp.gmail.com", "May 2025")],
+)
+def test_w020_password_for_microsoft_or_gmail(host, deadline):
+    with mailer_for(host=host, use_tls=True, username="me@x.org", password=PASSWORD):
+        assert ids() == ["hypermail.W020"]
+        (message,) = messages_of("hypermail.W020")
+        assert deadline in message
+        found = run_checks(tags=["hypermail"])
+        assert "auth_mechanism='xoauth2'" in found[0].hint
+
+
+def test_w020_for_djangos_own_backend_too():
+    with legacy_settings(
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="smtp.office365.com",
+        EMAIL_USE_TLS=True,
+        EMAIL_HOST_USER="me@contoso.com",
+        EMAIL_HOST_PASSWORD=PASSWORD,
+        EMAIL_TIMEOUT=30,
+    ):
+        assert ids() == ["hypermail.W020"]
+
+
+def test_no_w020_with_oauth2():
+    with mailer_for(
+        host="smtp.office365.com",
+        use_tls=True,
+        username="noreply@contoso.com",
+        auth_mechanism="xoauth2",
+        token_provider=_token,
+    ):
+        assert ids() == []

@@ -43,6 +43,8 @@ PROBE_KEYS = {
     "tls",
     "warnings",
     "error",
+    "auth",
+    "fix",
 }
 
 

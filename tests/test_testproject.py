@@ -53,3 +53,6 @@ def test_demo_shows_delivery_bcc_reuse_and_a_survived_451():
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in out
     assert "healthy in" in out
     assert "messages sent by the check: 0" in out
+    assert "2 messages, tokens fetched: 1" in out
+    assert "token revoked: refused once, 1 new token (2 in all)" in out
+    assert "AUTH mechanisms used: XOAUTH2" in out

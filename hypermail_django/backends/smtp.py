@@ -89,6 +89,9 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         self.max_messages_per_connection: int = resolved["max_messages_per_connection"]
         self.pipelining: bool = resolved["pipelining"]
         self.chunking: bool = resolved["chunking"]
+        self.auth_mechanism: str = resolved["auth_mechanism"]
+        self.token_provider = resolved["token_provider"]
+        self.token_refresh_margin: float = resolved["token_refresh_margin"]
         self.css_inline: bool = resolved["css_inline"]
         self.css_inliner = resolved["css_inliner"]
         self._lease: Lease | None = None

@@ -47,6 +47,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
 
+from .smtpd_oauth import OAuthMechanisms, TokenCheck
+
 __all__ = [
     "AuthAttempt",
     "ReceivedCommand",
@@ -329,7 +331,7 @@ def _make_handler() -> SimpleNamespace:
     )
 
 
-class _HarnessSMTP(SMTP):
+class _HarnessSMTP(OAuthMechanisms, SMTP):
     """aiosmtpd's protocol, one instance per TCP connection, with the hooks the
     harness needs: command recording and faults before each command, faults on
     the greeting and after the message body, a delay before each reply."""
@@ -514,7 +516,7 @@ class _HarnessSMTP(SMTP):
         )
         subject = self._envelope_text() if verb == "DATA" else argument
         reply = await self._run_faults(verb, subject)
-        if reply is None and verb == "AUTH" and self.harness.auth is None:
+        if reply is None and verb == "AUTH" and not self.harness.offers_auth:
             reply = "503 5.5.1 Error: authentication not enabled"
         if reply is None:
             return False
@@ -557,7 +559,7 @@ class _HarnessSMTP(SMTP):
 
     def on_ehlo(self, responses: list[str]) -> list[str]:
         harness = self.harness
-        if harness.auth is None:
+        if not harness.offers_auth:
             responses = [r for r in responses if not r[4:].upper().startswith("AUTH")]
         offer = harness.offer_starttls_ext
         if offer is not None:
@@ -747,6 +749,12 @@ class SMTPTestServer:
             when a TLS mode is on and none is given.
         auth: username to password. Offers AUTH PLAIN and LOGIN and checks the
             credentials; ``None`` offers no AUTH at all.
+        oauth: ``check(mailbox, token) -> bool``: offers AUTH XOAUTH2 and
+            OAUTHBEARER and accepts a token when it returns True (see
+            :mod:`.smtpd_oauth`; ``OAuthTestServer.check`` is one). Without
+            ``auth`` only these two are offered.
+        oauth_refusal: refuse tokens as ``"microsoft"`` (``535 5.7.3``) or
+            ``"google"`` (a ``334`` JSON challenge, then ``535 5.7.8``) does.
         auth_require_tls: refuse AUTH (538) on a connection without TLS, as
             aiosmtpd and most servers do. Set False to allow AUTH on plain
             connections.
@@ -791,7 +799,11 @@ class SMTPTestServer:
         pipelining: bool = False,
         round_trip_delay: float = 0.0,
         chunking: bool = False,
+        oauth: TokenCheck | None = None,
+        oauth_refusal: str = "microsoft",
     ) -> None:
+        if oauth_refusal not in ("microsoft", "google"):
+            raise ValueError("oauth_refusal must be 'microsoft' or 'google'")
         if starttls and implicit_tls:
             raise ValueError("choose one of starttls and implicit_tls")
         if require_client_cert and not (starttls or implicit_tls):
@@ -805,6 +817,9 @@ class SMTPTestServer:
         self.certs = certs
         self.auth = dict(auth) if auth is not None else None
         self.auth_require_tls = auth_require_tls
+        #: Checks OAuth2 tokens (AUTH XOAUTH2, OAUTHBEARER); None: not offered.
+        self.oauth = oauth
+        self.oauth_refusal = oauth_refusal
         self.require_client_cert = require_client_cert
         self.smtputf8 = smtputf8
         self.offer_starttls_ext = offer_starttls_ext
@@ -857,6 +872,7 @@ class SMTPTestServer:
             require_starttls=False,
             enable_SMTPUTF8=self.smtputf8,
             authenticator=self._authenticate if self.auth is not None else None,
+            auth_exclude_mechanism=self._excluded_mechanisms(),
             # With implicit TLS every connection is encrypted: aiosmtpd only
             # knows about STARTTLS and would refuse AUTH there.
             auth_require_tls=self.auth_require_tls and not self.implicit_tls,
@@ -872,6 +888,19 @@ class SMTPTestServer:
             with self._lock:
                 self._probing = False
         self._controller = controller
+
+    @property
+    def offers_auth(self) -> bool:
+        """Whether EHLO offers AUTH at all (passwords, tokens or both)."""
+        return self.auth is not None or self.oauth is not None
+
+    def _excluded_mechanisms(self) -> list[str]:
+        excluded = []
+        if self.auth is None:
+            excluded += ["PLAIN", "LOGIN"]
+        if self.oauth is None:
+            excluded += ["XOAUTH2", "OAUTHBEARER"]
+        return excluded
 
     def stop(self) -> None:
         """Close every session and the listener, and join the server thread.
@@ -1163,6 +1192,10 @@ class SMTPTestServer:
             return AuthResult(success=False, handled=False)
         # aiosmtpd stores auth_data on the session: keep the password out of it.
         return AuthResult(success=True, auth_data=username)
+
+    def _record_oauth(self, mailbox: str, success: bool) -> None:
+        """An XOAUTH2/OAUTHBEARER attempt (the mechanism is in :attr:`commands`)."""
+        self._record(auth_attempt=AuthAttempt(mailbox, success))
 
     @property
     def messages(self) -> list[ReceivedMessage]:

@@ -12,13 +12,14 @@ import ssl
 
 import aiosmtplib
 
-from . import failures
+from . import failures, sasl
 from .async_protocol import PipeliningProtocol
 from .config import TransportConfig
 from .connection import decline_extensions
 from .errors import SendError
 
 
+@sasl.areauthenticating
 async def open_async_connection(
     config: TransportConfig, ssl_context: ssl.SSLContext | None
 ) -> aiosmtplib.SMTP:
@@ -46,9 +47,7 @@ async def open_async_connection(
                 raise failures.tls_refused(where, exc.code, exc.message) from None
             await smtp.ehlo()  # Capabilities before TLS no longer count (RFC 3207).
         if config.authenticates:
-            if not smtp.supports_extension("auth"):
-                raise failures.auth_unsupported(where)
-            await smtp.login(config.username, config.password)
+            await sasl.alogin(smtp, config, where)
         decline_extensions(smtp.esmtp_extensions, config)
         return smtp
     except SendError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _NOT_IN_POOL_KEY = frozenset(
@@ -32,6 +33,11 @@ class TransportConfig:
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     local_hostname: str | None = None
+    # OAuth2 sign-in (transport/sasl.py): the provider is hashable (a function,
+    # or a provider object comparing by value) and never shown by repr().
+    auth_mechanism: str = "auto"
+    token_provider: Callable[[], object] | None = field(default=None, repr=False)
+    token_refresh_margin: float = 300.0
     # Retry policy.
     max_retries: int = 0
     retry_delay: float = 1.0
@@ -63,5 +69,6 @@ class TransportConfig:
 
     @property
     def authenticates(self) -> bool:
-        """Log in only with both a username and a password, as Django does."""
-        return bool(self.username and self.password)
+        """Log in only with both a username and a password (as Django does) or a
+        token provider."""
+        return bool(self.username and (self.password or self.token_provider))

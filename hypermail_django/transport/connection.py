@@ -13,7 +13,7 @@ import select
 import smtplib
 import ssl
 
-from . import failures
+from . import failures, sasl
 from .config import TransportConfig
 from .errors import SendError
 
@@ -40,6 +40,7 @@ def create_ssl_context(config: TransportConfig) -> ssl.SSLContext:
     return context
 
 
+@sasl.reauthenticating
 def open_connection(
     config: TransportConfig, ssl_context: ssl.SSLContext | None
 ) -> smtplib.SMTP:
@@ -108,14 +109,7 @@ def _starttls(
 def _login(
     conn: smtplib.SMTP, config: TransportConfig, where: str
 ) -> tuple[int, bytes]:
-    if not conn.has_extn("auth"):
-        raise failures.auth_unsupported(where)
-    try:
-        return conn.login(config.username, config.password)
-    except smtplib.SMTPAuthenticationError as exc:
-        raise failures.auth_refused(
-            where, config.username, exc.smtp_code, exc.smtp_error
-        ) from None
+    return sasl.login(conn, config, where)
 
 
 def _connect_error(exc: BaseException, where: str) -> SendError:

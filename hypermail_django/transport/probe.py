@@ -186,6 +186,9 @@ class ProbeResult:
     warnings: list[str] = field(default_factory=list)
     latency_ms: int = 0
     """The whole probe, connect to QUIT (or to the failure), in milliseconds."""
+    auth: Any = None
+    """How AUTH went (a :class:`.sasl.AuthReport`: mechanism, token fetched or
+    cached, provider time), when it succeeded."""
 
     @property
     def ok(self) -> bool:
@@ -320,6 +323,7 @@ def _dialogue(
     )
     if config.authenticates:
         run.step("auth", conn, lambda: _login(conn, config, where))
+        result.auth = getattr(conn, "hypermail_auth", None)
     run.step("noop", conn, conn.noop, expect=250)
     run.step("quit", conn, conn.quit, expect=221)
 

@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ...exceptions import ConfigurationError
 from ...health import check_mailer
 from ...mailers import MailerSpec, configured_mailers, get_mailer_spec
+from ...transport.auth_hints import auth_fix
 from ...transport.probe import ProbeResult
 
 HEALTHY, UNHEALTHY, MISCONFIGURED, SKIPPED = (
@@ -47,7 +48,7 @@ class MailerReport:
             "status": self.status,
         }
         if self.result is not None:
-            return data | self.result.to_dict()
+            return data | self.result.to_dict() | _auth_dict(self.result)
         error = self.error
         return data | {
             # Not checked is neither healthy nor not: null for a skipped mailer.
@@ -174,6 +175,9 @@ class Command(BaseCommand):
             write(f"  {label:<13} {value}")
         for warning in result.warnings:
             write(self.style.WARNING(f"  warning: {warning}"))
+        fix = _fix(result)
+        if fix:
+            write(self.style.WARNING(f"  fix: {fix}"))
         if result.error is None:
             write(self.style.SUCCESS(f"  healthy in {result.latency_ms} ms"))
         else:
@@ -185,9 +189,50 @@ class Command(BaseCommand):
             )
 
 
+def _auth_dict(result: ProbeResult) -> dict[str, Any]:
+    """``auth`` (mechanism, token fetched or cached, provider time) and ``fix``
+    (what to do about a known AUTH refusal) for the JSON output."""
+    report = result.auth
+    auth = None
+    if report is not None:
+        auth = {
+            "mechanism": report.mechanism,
+            "token": None
+            if report.token_fetched is None
+            else "fetched"
+            if report.token_fetched
+            else "cached",
+            "provider_ms": None
+            if report.provider_seconds is None
+            else round(report.provider_seconds * 1000, 2),
+        }
+    return {"auth": auth, "fix": _fix(result)}
+
+
+def _fix(result: ProbeResult) -> str | None:
+    error = result.error
+    if error is None or result.failed_step != "auth":
+        return None
+    return auth_fix(error.smtp_code, error.smtp_error)
+
+
 def _details(result: ProbeResult) -> list[tuple[str, str]]:
     """The lines under the steps: greeting, capabilities, TLS, certificate."""
     details = []
+    report = result.auth
+    if report is not None:
+        line = (
+            "password (auto)"
+            if report.mechanism == "auto"
+            else report.mechanism.upper()
+        )
+        if report.token_fetched is not None:
+            line += (
+                f", token fetched in {report.provider_seconds * 1000:.0f} ms"
+                if report.token_fetched
+                else ", token from the cache"
+            )
+        details.append(("auth", line))
     if result.greeting:
         details.append(("greeting", result.greeting))
     caps = result.capabilities
