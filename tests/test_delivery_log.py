@@ -120,6 +120,16 @@ async def test_asend_mail_is_recorded(use_server, log_on, close_async_pools):
 
     deliveries = await sync_to_async(list)(Delivery.objects.all())
     assert [(d.subject, d.status) for d in deliveries] == [("Async", "sent")]
+    await _close_sync_thread_connection()
+
+
+async def _close_sync_thread_connection() -> None:
+    """Close the connection Django opened in asgiref's sync thread (where
+    the log wrote), so the test database can be dropped (PostgreSQL)."""
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()
 
 
 def test_send_bulk_records_every_message_in_batches(use_server, log_on):
@@ -154,6 +164,7 @@ async def test_asend_bulk_records_every_message(use_server, log_on, close_async_
         lambda: sorted(Delivery.objects.values_list("subject", flat=True))
     )()
     assert subjects == [f"A{i}" for i in range(5)]
+    await _close_sync_thread_connection()
 
 
 def test_a_database_error_never_fails_a_send(use_server, log_on, caplog):
