@@ -9,6 +9,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.admin",
+    "django.contrib.staticfiles",
     "hypermail_django",
     "hypermail_django.log",
 ]
@@ -16,6 +17,8 @@ INSTALLED_APPS = [
 # tests that turn it on (tests/test_delivery_log*.py): elsewhere tests send
 # mail without database access.
 HYPERMAIL_LOG_ENABLED = False
+# The admin's CSS and JavaScript, served by the browser tests' live server.
+STATIC_URL = "/static/"
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 USE_TZ = True
 DEFAULT_FROM_EMAIL = "noreply@example.com"
