@@ -9,7 +9,10 @@ on PostgreSQL).
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -236,3 +239,24 @@ def test_settings_are_checked():
     assert parse_duration(7, "x").days == 7
     with pytest.raises(ConfigurationError, match="--older-than"):
         parse_duration("soon", "--older-than")
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_example_runs():
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "examples/delivery_log.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "ghost@example.com: refused 550 5.1.1 No such user" in out
+    assert "sent 50; records: 50" in out
+    assert "'News' via bulk: sent (250" in out
+    assert "new record: partial, resend of #1" in out
+    assert "References: True" in out
+    assert "Deleted 49 delivery record(s)" in out
+    assert "Password reset: 'Reset your password" in out
