@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.checks import run_checks
 from django.core.mail import EmailMessage, send_mail
 from django.db import OperationalError, connection
 from django.test import override_settings
@@ -234,6 +235,11 @@ def test_settings_are_checked():
             pytest.raises(ConfigurationError, match=name),
         ):
             get_settings()
+    with override_settings(HYPERMAIL_LOG_KEEP="body"):
+        errors = run_checks(tags=["hypermail"])
+    assert [e.id for e in errors] == ["hypermail.E020"]
+    assert "HYPERMAIL_LOG_KEEP must be 'headers'" in errors[0].msg
+    assert run_checks(tags=["hypermail"]) == []
     assert parse_duration("30d", "x").days == 30
     assert parse_duration("12h", "x").total_seconds() == 12 * 3600
     assert parse_duration(7, "x").days == 7
