@@ -266,3 +266,23 @@ def test_the_example_runs():
     assert "References: True" in out
     assert "Deleted 49 delivery record(s)" in out
     assert "Password reset: 'Reset your password" in out
+
+
+def test_databases_without_insert_returning_use_the_orm(
+    use_server, log_on, monkeypatch
+):
+    """MySQL and Oracle cannot say the keys of rows inserted together: the
+    records are then written with ``bulk_create`` (here SQLite, told so)."""
+    monkeypatch.setattr(
+        type(connection.features), "can_return_rows_from_bulk_insert", False
+    )
+    result = send_bulk(
+        [_message(f"u{i}@example.com", subject=f"O{i}") for i in range(3)],
+        processes=1,
+        progress=False,
+    )
+    assert result["sent"] == 3
+    records = {d.subject: outcomes(d) for d in Delivery.objects.all()}
+    assert records == {
+        f"O{i}": {f"u{i}@example.com": ("to", "sent", 250)} for i in range(3)
+    }

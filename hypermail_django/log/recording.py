@@ -27,6 +27,7 @@ from .. import signals
 from ..batching import current_batch
 from ..transport import DeliveryStatus, Envelope
 from .conf import LogSettings, get_settings
+from .writer import db_value, insert_rows
 
 logger = logging.getLogger("hypermail_django.log")
 
@@ -232,24 +233,51 @@ def _decoded(value: Any) -> str:
 # -- writing ----------------------------------------------------------------------
 
 
+#: The columns written for each delivery and recipient (in ``Entry`` order).
+_DELIVERY_FIELDS = (
+    "message_id", "mailer", "via", "subject", "from_email", "size", "attempts",
+    "status", "error_code", "error", "headers", "raw", "resent_from_id",
+    "created_at",
+)  # fmt: skip
+_RECIPIENT_FIELDS = ("delivery_id", "address", "kind", "status", "code", "reply", "at")
+
+
 def write_entries(entries: list[Entry]) -> None:
-    """Write ``entries``: two ``bulk_create`` queries in one transaction (a
-    savepoint inside the caller's), so a failure leaves the caller's
-    transaction usable."""
+    """Write ``entries``: one INSERT per table (per database batch), in one
+    transaction -- a savepoint inside the caller's, so that a failure leaves
+    the caller's transaction usable."""
     from .models import Delivery, Recipient
 
     now = timezone.now()
+    at = db_value(Delivery, "created_at", now)
     with transaction.atomic():
-        deliveries = Delivery.objects.bulk_create(
-            [_delivery(Delivery, entry, now) for entry in entries]
-        )
-        Recipient.objects.bulk_create(
+        keys = insert_rows(
+            Delivery,
+            _DELIVERY_FIELDS,
             [
-                Recipient(delivery=delivery, at=now, **vars(recipient))
-                for delivery, entry in zip(deliveries, entries, strict=True)
-                for recipient in entry.recipients
-            ]
-        )
+                (e.message_id, e.mailer, e.via, e.subject, e.from_email, e.size,
+                 e.attempts, e.status, e.error_code, e.error, e.headers, e.raw,
+                 e.resent_from_id, at)
+                for e in entries
+            ],
+            returning=True,
+        )  # fmt: skip
+        if keys is None:
+            # A database that cannot say the keys of rows inserted together
+            # (MySQL, Oracle): one INSERT per delivery, as bulk_create would
+            # leave their keys unset.
+            keys = []
+            for entry in entries:
+                delivery = _delivery(Delivery, entry, now)
+                delivery.save(force_insert=True)
+                keys.append(delivery.pk)
+        rows = [
+            (key, r.address, r.kind, r.status, r.code, r.reply, at)
+            for key, entry in zip(keys, entries, strict=True)
+            for r in entry.recipients
+        ]
+        if rows:
+            insert_rows(Recipient, _RECIPIENT_FIELDS, rows, returning=False)
 
 
 def _delivery(model: Any, entry: Entry, now: Any) -> Any:
