@@ -24,7 +24,7 @@ from django.test.utils import CaptureQueriesContext
 
 from hypermail_django import asend_mail, send_bulk
 from hypermail_django.bulk.async_sending import asend_bulk
-from hypermail_django.exceptions import ConfigurationError, RecipientsRefused
+from hypermail_django.exceptions import ConfigurationError, RecipientsRefused, SendError
 from hypermail_django.log.conf import get_settings, parse_duration
 from hypermail_django.log.models import Delivery
 from hypermail_django.log.recording import recording_errors
@@ -105,13 +105,11 @@ def test_an_unreachable_server_is_recorded_for_every_recipient(log_on):
 
     with SMTPTestServer() as gone:
         host, port = gone.host, gone.port
-    with mailer_for(host=host, port=port):
-        sent = send_mail(
-            "Hi", "x", "shop@example.com", ["a@example.com"], fail_silently=True
-        )
-    assert sent == 0
+    with mailer_for(host=host, port=port), pytest.raises(SendError) as raised:
+        send_mail("Hi", "x", "shop@example.com", ["a@example.com"])
     (delivery,) = Delivery.objects.all()
     assert delivery.status == "failed"
+    assert delivery.error_code == raised.value.code == "connection_failed"
     assert delivery.error
     assert {r.status for r in delivery.recipients.all()} <= {"deferred", "refused"}
     assert [r.address for r in delivery.recipients.all()] == ["a@example.com"]

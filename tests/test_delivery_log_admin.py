@@ -20,6 +20,7 @@ from django.contrib.auth.models import Permission, User
 from django.core.mail import EmailMultiAlternatives
 from django.test import Client, override_settings
 
+from hypermail_django.exceptions import RecipientsRefused
 from hypermail_django.log.models import Delivery
 
 from .records_urls import records_site
@@ -90,7 +91,8 @@ def test_filters_by_status_and_mailer(site, use_server):
     message = EmailMultiAlternatives(
         "Lost", "x", "shop@example.com", ["ghost@example.com"]
     )
-    assert message.send(fail_silently=True) == 0
+    with pytest.raises(RecipientsRefused):
+        message.send()
     client = _staff("view_delivery")
     assert _results(client.get(CHANGELIST, {"status__exact": "failed"})) == ["Lost"]
     assert _results(client.get(CHANGELIST, {"status__exact": "sent"})) == ["Fine"]
@@ -189,7 +191,7 @@ def test_resend_needs_the_permission_and_links_a_new_message(site, use_server):
     assert resent["Message-ID"] == copy.message_id
     assert resent["References"] == original.message_id
     assert resent["Subject"] == "Receipt"
-    assert resent.get_body(("html",)).get_content() == EVIL
+    assert resent.get_body(("html",)).get_content().rstrip() == EVIL
     page = sender.get(f"{CHANGELIST}{original.pk}/change/").content.decode()
     assert escape(copy.message_id) in page  # "resent as", linked
     assert f"{CHANGELIST}{copy.pk}/change/" in page
@@ -212,3 +214,19 @@ def test_headers_only_records_cannot_be_resent(use_server, log_on):
         )
     assert "kept only its headers" in response.content.decode()
     assert Delivery.objects.count() == 1
+
+
+def test_resend_without_background_delivery_says_what_to_fix(site, use_server):
+    original = _send("Receipt", "alice@example.com")
+    client = _staff("view_delivery", "view_body", "resend_delivery")
+    with override_settings(HYPERMAIL_BACKGROUND_BACKEND="missing"):
+        response = client.post(
+            CHANGELIST,
+            {"action": "resend_selected", "_selected_action": [original.pk]},
+            follow=True,
+        )
+    assert "Cannot enqueue email tasks on the TASKS backend" in (
+        response.content.decode()
+    )
+    assert list(Delivery.objects.all()) == [original]  # no dangling "queued"
+    assert len(use_server.messages) == 1

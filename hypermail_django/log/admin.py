@@ -20,10 +20,11 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from ..exceptions import FluxMailException
 from ..mailview import view_of
 from ..sandbox import download, sandboxed_html
 from .models import Delivery, Recipient
-from .resend import NotKept, eml_name, export_zip, resend_all
+from .resend import eml_name, export_zip, resend_all
 
 BODY_PERMISSION = "hypermail_log.view_body"
 RESEND_PERMISSION = "hypermail_log.resend_delivery"
@@ -237,7 +238,9 @@ class DeliveryAdmin(admin.ModelAdmin):
     ) -> None:
         try:
             copies = resend_all(queryset.defer(None))
-        except NotKept as error:
+        except FluxMailException as error:
+            # Not kept whole, or background delivery is not configured
+            # (TASKS): nothing was enqueued; say what to fix.
             self.message_user(request, str(error), messages.ERROR)
             return
         self.message_user(

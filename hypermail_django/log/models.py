@@ -42,7 +42,7 @@ class Delivery(models.Model):
     via = models.CharField(
         max_length=16,
         blank=True,
-        help_text="The sending path: send, async, bulk, background.",
+        help_text="Sending path: send (sync, async), bulk, background.",
     )
     subject = models.CharField(max_length=255, blank=True, db_index=True)
     from_email = models.CharField("from", max_length=320, blank=True)

@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
                     "via",
                     models.CharField(
                         blank=True,
-                        help_text="The sending path: send, async, bulk, background.",
+                        help_text="Sending path: send (sync, async), bulk, background.",
                         max_length=16,
                     ),
                 ),
