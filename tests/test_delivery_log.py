@@ -284,3 +284,9 @@ def test_databases_without_insert_returning_use_the_orm(
     assert records == {
         f"O{i}": {f"u{i}@example.com": ("to", "sent", 250)} for i in range(3)
     }
+
+
+def test_the_migrations_match_the_models():
+    from django.core.management import call_command
+
+    call_command("makemigrations", "hypermail_log", "--check", "--dry-run", verbosity=0)
