@@ -122,6 +122,9 @@ async def test_asend_mail_is_recorded(use_server, log_on, close_async_pools):
 
     deliveries = await sync_to_async(list)(Delivery.objects.all())
     assert [(d.subject, d.status) for d in deliveries] == [("Async", "sent")]
+    # The signal carried the envelope: the header block as sent.
+    assert "Subject: Async" in deliveries[0].headers
+    assert deliveries[0].size > 0
     await _close_sync_thread_connection()
 
 
@@ -147,6 +150,7 @@ def test_send_bulk_records_every_message_in_batches(use_server, log_on):
 
     assert Delivery.objects.count() == 21
     assert set(Delivery.objects.values_list("via", flat=True)) == {"bulk"}
+    assert "Subject: N7" in Delivery.objects.get(subject="N7").headers
     ghost = Delivery.objects.get(subject="to a ghost")
     assert ghost.status == "failed"
     assert outcomes(ghost) == {"ghost@example.com": ("to", "refused", 550)}
