@@ -294,3 +294,33 @@ def test_the_migrations_match_the_models():
     from django.core.management import call_command
 
     call_command("makemigrations", "hypermail_log", "--check", "--dry-run", verbosity=0)
+
+
+def test_a_large_batch_is_split_within_the_databases_limits():
+    """5,000 records at once: more parameters than SQLite (999/32766) or
+    PostgreSQL (65535) take in one statement."""
+    from hypermail_django.log.recording import Entry, RecipientEntry, write_entries
+
+    entries = [
+        Entry(
+            message_id=f"<{i}@example.com>",
+            mailer="",
+            via="bulk",
+            subject=f"S{i}",
+            from_email="shop@example.com",
+            size=10,
+            attempts=1,
+            status="sent",
+            error_code="",
+            error="",
+            headers="",
+            raw=b"x" if i % 2 else None,
+            recipients=[RecipientEntry(f"r{i}@example.com", "to", "sent", 250, "ok")],
+        )
+        for i in range(5000)
+    ]
+    write_entries(entries)
+    assert Delivery.objects.count() == 5000
+    last = Delivery.objects.get(message_id="<4999@example.com>")
+    assert outcomes(last) == {"r4999@example.com": ("to", "sent", 250)}
+    assert bytes(last.raw) == b"x"

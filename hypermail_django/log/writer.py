@@ -45,7 +45,10 @@ def insert_rows(
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
     one_row = "(" + ", ".join("%s" for _ in fields) + ")"
-    batch = max(1, connection.ops.bulk_batch_size(fields, rows) or len(rows))
+    # The backend's own limit (SQLite: 999 or 32766 parameters), and never
+    # more than 65535 parameters in one statement (PostgreSQL's protocol).
+    batch = connection.ops.bulk_batch_size(fields, rows) or len(rows)
+    batch = max(1, min(batch, 65535 // len(fields)))
     pk = quote(opts.pk.column)
     keys: list[int] = []
     with connection.cursor() as cursor:

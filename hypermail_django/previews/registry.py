@@ -22,7 +22,7 @@ Builder = Callable[..., EmailMessage]
 F = TypeVar("F", bound=Builder)
 
 _registry: dict[str, Preview] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()  # @preview runs inside autodiscover()
 _discovered = False
 
 
@@ -97,13 +97,13 @@ def preview(
 
 
 def autodiscover() -> None:
-    """Import ``mail_previews`` from every installed app (once)."""
+    """Import ``mail_previews`` from every installed app (once; again after a
+    module failed to import, so that fixing it is enough)."""
     global _discovered
     with _lock:
-        if _discovered:
-            return
-        _discovered = True
-    autodiscover_modules("mail_previews")
+        if not _discovered:
+            autodiscover_modules("mail_previews")
+            _discovered = True
 
 
 def get_previews() -> list[Preview]:
