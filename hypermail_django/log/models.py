@@ -33,6 +33,9 @@ RECIPIENT_STATES = [
 
 KINDS = [("to", "To"), ("cc", "Cc"), ("bcc", "Bcc")]
 
+#: The sending paths (choices, so that the admin filters without a query).
+PATHS = [("send", "send"), ("bulk", "bulk"), ("background", "background")]
+
 
 class Delivery(models.Model):
     """One message, as it left (or failed to leave) through one mailer."""
@@ -42,6 +45,7 @@ class Delivery(models.Model):
     via = models.CharField(
         max_length=16,
         blank=True,
+        choices=PATHS,
         help_text="Sending path: send (sync, async), bulk, background.",
     )
     subject = models.CharField(max_length=255, blank=True, db_index=True)

@@ -34,6 +34,11 @@ class Migration(migrations.Migration):
                     "via",
                     models.CharField(
                         blank=True,
+                        choices=[
+                            ("send", "send"),
+                            ("bulk", "bulk"),
+                            ("background", "background"),
+                        ],
                         help_text="Sending path: send (sync, async), bulk, background.",
                         max_length=16,
                     ),
