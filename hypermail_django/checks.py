@@ -21,6 +21,7 @@ IDs are stable and documented in ``docs/system-checks.md``:
   password
 * ``hypermail.W020`` a password for Microsoft 365 or Gmail, whose password
   sign-in is ending
+* ``hypermail.E040`` a ``HYPERMAIL_LOG_*`` setting the delivery log cannot use
 """
 
 from __future__ import annotations
@@ -89,6 +90,30 @@ def check_mailer_security(
         if values is not None:
             messages += _security_warnings(spec, values)
     return messages
+
+
+@register(*TAGS)
+def check_delivery_log_settings(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E040: the delivery log would fail to record every message."""
+    from django.apps import apps
+
+    if not apps.is_installed("hypermail_django.log"):
+        return []
+    from .log.conf import get_settings
+
+    try:
+        get_settings()
+    except ConfigurationError as error:
+        return [
+            Error(
+                _message(error),
+                hint="See the settings table in docs/delivery-log.md.",
+                id="hypermail.E040",
+            )
+        ]
+    return []
 
 
 @register(*TAGS, deploy=True)

@@ -9,7 +9,10 @@
   it; ``error`` is the exception about to be raised (or swallowed by
   ``fail_silently``).
 
-``sender`` is the backend class.
+``sender`` is the backend class. Where the serialized message is at hand (every
+path of this package), both also carry ``envelope``: the
+:class:`~hypermail_django.transport.Envelope` that was sent (its ``data`` are
+the exact bytes), else None. Receivers take ``**kwargs``, so it is optional.
 
 Background delivery (``hypermail_django.background``) has no Django message in
 the worker, only its serialized bytes, so its outcomes have signals of their
@@ -22,7 +25,8 @@ own, identified by Message-ID and mailer alias:
   deferred when re-enqueueing was no longer allowed. ``status`` tells each
   recipient's fate; ``error`` is the ``SendError`` that ended it.
 
-For these two, ``sender`` is the class of the mailer that handled the message.
+For these two, ``sender`` is the class of the mailer that handled the message,
+and ``envelope`` is the stored message the worker delivered.
 """
 
 from django.dispatch import Signal

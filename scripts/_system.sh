@@ -11,3 +11,15 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
+# Debian's postgresql: the delivery-log tests start a throwaway cluster with
+# its initdb and pg_ctl (tests/postgres.py); no service is enabled.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "The delivery-log tests need Debian's postgresql: sudo apt-get install postgresql" >&2
+    exit 1
+  fi
+  echo "Installing postgresql for the delivery-log tests..."
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+fi

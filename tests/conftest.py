@@ -200,3 +200,17 @@ def djangos_bytes(message: Any, smtputf8: bool = False) -> bytes:
         policy = email.policy.SMTPUTF8 if smtputf8 else email.policy.SMTP
         return bytes(message.message(policy=policy).as_bytes())
     return bytes(message.message().as_bytes(linesep="\r\n"))
+
+
+@pytest.fixture
+def log_on() -> Iterator[None]:
+    """Turn the delivery log on (the test settings keep it off elsewhere)."""
+    with override_settings(HYPERMAIL_LOG_ENABLED=True):
+        yield
+
+
+@pytest.fixture
+def keep_full() -> Iterator[None]:
+    """The delivery log on, keeping whole messages."""
+    with override_settings(HYPERMAIL_LOG_ENABLED=True, HYPERMAIL_LOG_KEEP="full"):
+        yield

@@ -74,13 +74,18 @@ class AsyncSendingMixin:
                         error=error,
                         status=status,
                         backend=self,
+                        envelope=envelope,
                     )
                     if self.fail_silently:
                         continue
                     raise
                 message.hypermail_status = status
                 await signals.post_send.asend(
-                    sender=type(self), message=message, status=status, backend=self
+                    sender=type(self),
+                    message=message,
+                    status=status,
+                    backend=self,
+                    envelope=envelope,
                 )
                 sent += 1
         finally:

@@ -151,7 +151,11 @@ class LocalBackend(PreparingBackendMixin, BaseEmailBackend):
             )
             message.hypermail_status = status
             signals.post_send.send(
-                sender=type(self), message=message, status=status, backend=self
+                sender=type(self),
+                message=message,
+                status=status,
+                backend=self,
+                envelope=envelope,
             )
             sent += 1
         return sent

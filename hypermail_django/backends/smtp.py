@@ -216,12 +216,17 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
                 error=error,
                 status=status,
                 backend=self,
+                envelope=envelope,
             )
             if self.fail_silently:
                 return False
             raise
         message.hypermail_status = status
         signals.post_send.send(
-            sender=type(self), message=message, status=status, backend=self
+            sender=type(self),
+            message=message,
+            status=status,
+            backend=self,
+            envelope=envelope,
         )
         return True

@@ -54,7 +54,11 @@ def _settle(
     sent, refused, deferred = status.sent, status.refused, status.deferred
     if sent:
         signals.background_sent.send(
-            sender=sender, message_id=message_id, status=status, alias=job.using
+            sender=sender,
+            message_id=message_id,
+            status=status,
+            alias=job.using,
+            envelope=job.envelope,
         )
 
     next_task: Any = None
@@ -97,6 +101,7 @@ def _settle(
             error=final,
             status=status,
             alias=job.using,
+            envelope=job.envelope,
         )
         if not sent and next_task is None:
             raise final

@@ -14,7 +14,7 @@ from typing import Any, TypedDict
 from django.core.mail import EmailMessage
 
 from .. import signals
-from ..transport import DeliveryStatus
+from ..transport import DeliveryStatus, Envelope
 from .progress import BulkProgress
 
 logger = logging.getLogger("hypermail_django.bulk")
@@ -59,19 +59,27 @@ class BulkAccount:
         self.progress.advance(ok=True)
 
     def success(
-        self, index: int, message: EmailMessage, status: DeliveryStatus
+        self,
+        index: int,
+        message: EmailMessage,
+        status: DeliveryStatus,
+        envelope: Envelope | None = None,
     ) -> None:
         """A message our transport delivered: record it as the backend would."""
         message.hypermail_status = status
-        signals.post_send.send(**self._sent_signal(message, status))
+        signals.post_send.send(**self._sent_signal(message, status, envelope))
         self.count_success(index, status)
 
     async def asuccess(
-        self, index: int, message: EmailMessage, status: DeliveryStatus
+        self,
+        index: int,
+        message: EmailMessage,
+        status: DeliveryStatus,
+        envelope: Envelope | None = None,
     ) -> None:
         """:meth:`success` on an event loop: async receivers are awaited."""
         message.hypermail_status = status
-        await signals.post_send.asend(**self._sent_signal(message, status))
+        await signals.post_send.asend(**self._sent_signal(message, status, envelope))
         self.count_success(index, status)
 
     def count_success(self, index: int, status: DeliveryStatus | None) -> None:
@@ -81,18 +89,28 @@ class BulkAccount:
         if self.on_success is not None:
             self.on_success(index, status)
 
-    def failure(self, index: int, message: EmailMessage, error: Exception) -> None:
+    def failure(
+        self,
+        index: int,
+        message: EmailMessage,
+        error: Exception,
+        envelope: Envelope | None = None,
+    ) -> None:
         """A message that was not sent: count, record, signal and report it."""
         self._record_failure(message, error)
-        signals.send_failed.send(**self._failed_signal(message, error))
+        signals.send_failed.send(**self._failed_signal(message, error, envelope))
         self.count_failure(index, error)
 
     async def afailure(
-        self, index: int, message: EmailMessage, error: Exception
+        self,
+        index: int,
+        message: EmailMessage,
+        error: Exception,
+        envelope: Envelope | None = None,
     ) -> None:
         """:meth:`failure` on an event loop."""
         self._record_failure(message, error)
-        await signals.send_failed.asend(**self._failed_signal(message, error))
+        await signals.send_failed.asend(**self._failed_signal(message, error, envelope))
         self.count_failure(index, error)
 
     def count_failure(self, index: int, error: Exception) -> None:
@@ -108,22 +126,29 @@ class BulkAccount:
         message.hypermail_status = getattr(error, "status", None)
 
     def _sent_signal(
-        self, message: EmailMessage, status: DeliveryStatus
+        self,
+        message: EmailMessage,
+        status: DeliveryStatus,
+        envelope: Envelope | None,
     ) -> dict[str, Any]:
         return {
             "sender": type(self.backend),
             "message": message,
             "status": status,
             "backend": self.backend,
+            "envelope": envelope,
         }
 
-    def _failed_signal(self, message: EmailMessage, error: Exception) -> dict[str, Any]:
+    def _failed_signal(
+        self, message: EmailMessage, error: Exception, envelope: Envelope | None
+    ) -> dict[str, Any]:
         return {
             "sender": type(self.backend),
             "message": message,
             "error": error,
             "status": getattr(error, "status", None),
             "backend": self.backend,
+            "envelope": envelope,
         }
 
     def result(self) -> BulkResult:

@@ -17,6 +17,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.mail import EmailMessage
 
+from ..batching import aoutcome_batch
 from ..mailers import get_mailer
 from ..transport import TransportConfig
 from ..transport.async_pool import AsyncLease, get_async_pool
@@ -46,15 +47,16 @@ async def asend_bulk(
     limiter = limiter_for(max_per_second)
     backend = await sync_to_async(get_mailer)(using)
     total = len(messages) if isinstance(messages, Sized) else None
-    with BulkProgress(progress, total) as bar:
-        account = BulkAccount(backend, bar, on_success, on_error)
-        if not hasattr(backend, "adeliver"):
-            await sync_to_async(send_one_by_one)(backend, messages, account)
-        else:
-            processes = worker_count(processes)
-            await _send_concurrently(
-                backend, messages, account, limiter, concurrency, processes
-            )
+    async with aoutcome_batch():
+        with BulkProgress(progress, total) as bar:
+            account = BulkAccount(backend, bar, on_success, on_error)
+            if not hasattr(backend, "adeliver"):
+                await sync_to_async(send_one_by_one)(backend, messages, account)
+            else:
+                processes = worker_count(processes)
+                await _send_concurrently(
+                    backend, messages, account, limiter, concurrency, processes
+                )
     return account.result()
 
 
@@ -123,8 +125,8 @@ async def _sender(
             try:
                 status = await asend_envelope(envelope, lease, config)
             except Exception as error:  # Counted, whatever it is: never lost.
-                await account.afailure(index, message, error)
+                await account.afailure(index, message, error, envelope)
             else:
-                await account.asuccess(index, message, status)
+                await account.asuccess(index, message, status, envelope)
     finally:
         await lease.release()

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.core.mail import EmailMessage
 
+from ..batching import outcome_batch
 from ..exceptions import FluxMailException
 from ..mailers import get_mailer
 from ..transport import Envelope, Lease, TransportConfig, get_pool, send_envelope
@@ -53,7 +54,7 @@ def send_bulk(
     limiter = limiter_for(max_per_second)
     backend = get_mailer(using)
     total = len(messages) if isinstance(messages, Sized) else None
-    with BulkProgress(progress, total) as bar:
+    with BulkProgress(progress, total) as bar, outcome_batch():
         account = BulkAccount(backend, bar, on_success, on_error)
         if not hasattr(backend, "deliver"):
             send_one_by_one(backend, messages, account)
@@ -107,7 +108,7 @@ def send_one_by_one(
 
 
 _Ready = tuple[int, EmailMessage, Envelope]
-_Outcomes = queue.SimpleQueue[tuple[int, EmailMessage, Any]]
+_Outcomes = queue.SimpleQueue[tuple[int, EmailMessage, Envelope, Any]]
 
 
 class Backlog:
@@ -206,13 +207,13 @@ def _send_in_parallel(
 def _count(outcomes: _Outcomes, account: BulkAccount) -> None:
     while True:
         try:
-            index, message, outcome = outcomes.get_nowait()
+            index, message, envelope, outcome = outcomes.get_nowait()
         except queue.Empty:
             return
         if isinstance(outcome, Exception):
-            account.failure(index, message, outcome)
+            account.failure(index, message, outcome, envelope)
         else:
-            account.success(index, message, outcome)
+            account.success(index, message, outcome, envelope)
 
 
 def _sender(
@@ -231,6 +232,6 @@ def _sender(
                 outcome: Any = send_envelope(envelope, lease, config)
             except Exception as error:  # Counted, whatever it is: never lost.
                 outcome = error
-            outcomes.put((index, message, outcome))
+            outcomes.put((index, message, envelope, outcome))
     finally:
         lease.release()
