@@ -18,6 +18,7 @@ from asgiref.sync import sync_to_async
 from django.core.mail import EmailMessage
 
 from ..mailers import get_mailer
+from ..outbound import record_suppressed
 from ..transport import TransportConfig
 from ..transport.async_pool import AsyncLease, get_async_pool
 from ..transport.async_sender import asend_envelope
@@ -125,6 +126,7 @@ async def _sender(
             except Exception as error:  # Counted, whatever it is: never lost.
                 await account.afailure(index, message, error)
             else:
+                status = record_suppressed(status, envelope)
                 await account.asuccess(index, message, status)
     finally:
         await lease.release()

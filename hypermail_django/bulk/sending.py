@@ -20,6 +20,7 @@ from django.core.mail import EmailMessage
 
 from ..exceptions import FluxMailException
 from ..mailers import get_mailer
+from ..outbound import record_suppressed
 from ..transport import Envelope, Lease, TransportConfig, get_pool, send_envelope
 from .account import BulkAccount, BulkResult, OnError, OnSuccess
 from .preparation import CHUNK_SIZE, prepare_chunks, worker_count
@@ -228,7 +229,9 @@ def _sender(
             index, message, envelope = item
             limiter.acquire()
             try:
-                outcome: Any = send_envelope(envelope, lease, config)
+                outcome: Any = record_suppressed(
+                    send_envelope(envelope, lease, config), envelope
+                )
             except Exception as error:  # Counted, whatever it is: never lost.
                 outcome = error
             outcomes.put((index, message, outcome))
