@@ -387,7 +387,9 @@ class DNSCheck:
         }
 
 
-def check_dns(key: DKIMKey, dnsfunc: DNSFunc | None = None) -> DNSCheck:
+def check_dns(
+    key: DKIMKey, dnsfunc: DNSFunc | None = None, timeout: float = 5
+) -> DNSCheck:
     """Compare the public key published for ``key``'s selector with its private key.
 
     ``dnsfunc`` is dkimpy's resolver hook (name, timeout) -> TXT bytes or None;
@@ -399,10 +401,10 @@ def check_dns(key: DKIMKey, dnsfunc: DNSFunc | None = None) -> DNSCheck:
         return DNSCheck(key.domain, key.selector, status, detail)
 
     if dnsfunc is None:
-        dnsfunc = _resolver()
+        dnsfunc = dns_lookup()
     name = key.record_name
     try:
-        record = dnsfunc(name.encode("ascii"), timeout=5)
+        record = dnsfunc(name.encode("ascii"), timeout=timeout)
     except Exception as exc:  # dnspython: no network, timeout, SERVFAIL...
         return result("unreachable", f"DNS could not be asked for {name}: {exc}")
     if record is None or record == b"":
@@ -426,15 +428,16 @@ def check_dns(key: DKIMKey, dnsfunc: DNSFunc | None = None) -> DNSCheck:
     return result("match", f"{name} publishes the public key of this private key")
 
 
-def _resolver() -> DNSFunc:
-    """A strict TXT lookup that raises when DNS cannot be asked (dkimpy's own
-    ``get_txt`` turns every failure into "no record")."""
+def dns_lookup(resolver: Any = None) -> DNSFunc:
+    """A strict TXT lookup through dnspython's ``resolver`` (default: the
+    system's) that raises when DNS cannot be asked, where dkimpy's own
+    ``get_txt`` turns every failure into "no record"."""
+    import dns.resolver
 
     def lookup(name: bytes, timeout: float = 5) -> bytes | None:
-        import dns.resolver
-
+        ask = resolver or dns.resolver.get_default_resolver()
         try:
-            answer = dns.resolver.resolve(name.decode("ascii"), "TXT", lifetime=timeout)
+            answer = ask.resolve(name.decode("ascii"), "TXT", lifetime=timeout)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return None
         return b"".join(b"".join(rdata.strings) for rdata in answer)
