@@ -61,6 +61,9 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "FLUXMAIL_TIMEOUT": ("timeout", _parser(float, "a number of seconds")),
     "FLUXMAIL_MAX_RETRIES": ("max_retries", _parser(int, "a whole number")),
     "FLUXMAIL_RETRY_DELAY": ("retry_delay", _parser(float, "a number of seconds")),
+    # Staging policies: comma-separated lists, so a deploy can turn them on.
+    "FLUXMAIL_ALLOWED_RECIPIENTS": ("allowed_recipients", _raw),
+    "FLUXMAIL_REDIRECT_TO": ("redirect_to", _raw),
 }
 
 

@@ -359,3 +359,20 @@ def test_the_policy_is_hashable_data_for_bulk_workers():
     policy = MemoryBackend(**ALLOW).outbound_policy
     assert {policy: 1}[MemoryBackend(**ALLOW).outbound_policy] == 1
     assert policy and not OutboundPolicy()
+
+
+def test_from_the_environment(server):
+    from hypermail_django.env import options_from_env
+
+    options = options_from_env(
+        {
+            "FLUXMAIL_ALLOWED_RECIPIENTS": "@example.com, boss@customer.test",
+            "FLUXMAIL_REDIRECT_TO": "inbox@example.com",
+        }
+    )
+    with mailer_for(server, **options):
+        mail.send_mail("s", "b", "f@example.com", [*CUSTOMERS, "boss@customer.test"])
+    assert server.messages[0].rcpt_tos == ["boss@customer.test", "inbox@example.com"]
+    with pytest.raises(ConfigurationError) as caught:
+        options_from_env({"FLUXMAIL_ALLOWED_RECIPIENTS": "example.com"})
+    assert "FLUXMAIL_ALLOWED_RECIPIENTS" in str(caught.value)
