@@ -445,3 +445,67 @@ def test_the_records_are_those_the_keys_publish():
         == records()[f"rsa2026._domainkey.{DOMAIN}"]
     )
     assert ed25519_pem() == ED25519.pem  # one key per session
+
+
+# -- manage.py mailcheck -----------------------------------------------------------
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, bytes]]:
+    """An in-process DNS server publishing the test keys, used as the system
+    resolver; tests may change what it publishes."""
+    from .dkim.dns_server import dns_server
+
+    zone = dict(records())
+    with dns_server(zone) as resolver:
+        monkeypatch.setattr(dns.resolver, "default_resolver", resolver)
+        yield zone
+
+
+def _mailcheck(*args: str) -> tuple[int, str]:
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    try:
+        call_command("mailcheck", *args, stdout=out)
+    except CommandError as error:
+        return error.returncode, out.getvalue()
+    return 0, out.getvalue()
+
+
+def test_mailcheck_says_the_published_keys_match(server, published):
+    with mailer_for(server, dkim=[RSA.option, ED25519.option]):
+        code, out = _mailcheck()
+    assert code == 0, out
+    assert f"dkim rsa2026._domainkey.{DOMAIN}: match" in out
+    assert f"dkim ed2026._domainkey.{DOMAIN}: match" in out
+
+
+def test_mailcheck_fails_on_a_wrong_or_missing_key(server, published):
+    published[f"rsa2026._domainkey.{DOMAIN}"] = records()[f"ed2026._domainkey.{DOMAIN}"]
+    del published[f"ed2026._domainkey.{DOMAIN}"]
+    with mailer_for(server, dkim=[RSA.option, ED25519.option]):
+        code, out = _mailcheck("--json")
+    assert code == 1
+    import json
+
+    (report,) = [json.loads(line) for line in out.splitlines()]
+    assert [c["status"] for c in report["dkim"]] == ["mismatch", "missing"]
+    assert report["ok"] is True  # the SMTP server itself is fine
+    assert report["status"] == "unhealthy"
+    expected = parse_dkim(RSA.option, "dkim")[0].public_key_record()  # type: ignore[index]
+    assert expected in report["dkim"][0]["detail"]
+
+
+def test_mailcheck_says_when_dns_cannot_be_asked(server, monkeypatch):
+    nowhere = dns.resolver.Resolver(configure=False)
+    nowhere.nameservers = ["127.0.0.1"]
+    nowhere.port = _closed_port()
+    monkeypatch.setattr(dns.resolver, "default_resolver", nowhere)
+    with mailer_for(server, dkim=RSA.option):
+        code, out = _mailcheck("--timeout", "1")
+    assert code == 0, out  # DNS down is no reason to take the mailer out
+    assert f"dkim rsa2026._domainkey.{DOMAIN}: unreachable" in out
+    assert "DNS could not be asked" in out
