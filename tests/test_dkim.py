@@ -25,9 +25,8 @@ from hypermail_django.background import enqueue_messages
 from hypermail_django.background.framework import MODULE
 from hypermail_django.bulk import send_bulk
 from hypermail_django.checks import check_dkim
-from hypermail_django.exceptions import ConfigurationError
+from hypermail_django.exceptions import ConfigurationError, DKIMDomainMismatch
 from hypermail_django.outbound.dkim import (
-    DKIMDomainMismatch,
     check_dns,
     dns_lookup,
     parse_dkim,
@@ -509,3 +508,30 @@ def test_mailcheck_says_when_dns_cannot_be_asked(server, monkeypatch):
     assert code == 0, out  # DNS down is no reason to take the mailer out
     assert f"dkim rsa2026._domainkey.{DOMAIN}: unreachable" in out
     assert "DNS could not be asked" in out
+
+
+def test_the_example_runs():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "examples/outbound_policies.py"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(
+        "publish rsa2026._domainkey.example.com: v=DKIM1; k=rsa;"
+    )
+    assert lines[2:] == [
+        "production: RCPT TO alice@customer.test, qa@example.com, audit@customer.test",
+        "  signatures verify: [True, True]",
+        "  suppressed: []",
+        "staging: RCPT TO qa@example.com, staging-inbox@example.com",
+        "  signatures verify: [True, True]",
+        "  suppressed: ['alice@customer.test', 'audit@customer.test']",
+        "  To: qa@example.com, staging-inbox@example.com"
+        "  (X-Original-To: alice@customer.test, qa@example.com)",
+    ]

@@ -28,7 +28,7 @@ from django.core.mail import EmailMessage
 from django.utils.encoding import punycode
 
 from ..backends.envelope import prep_address
-from ..exceptions import ConfigurationError, FluxMailException
+from ..exceptions import ConfigurationError, DKIMDomainMismatch, DKIMSigningError
 from ..transport import Envelope
 
 ALGORITHMS = ("rsa-sha256", "ed25519-sha256")
@@ -46,19 +46,6 @@ _KEYS = (
 MIN_RSA_BITS = 1024
 #: Shorter than this gets a system check warning (RFC 8301 recommends 2048).
 RECOMMENDED_RSA_BITS = 2048
-
-
-class DKIMDomainMismatch(FluxMailException, ValueError):
-    """The From domain is not the signing domain and ``from_mismatch`` is
-    ``"refuse"``: the message is not sent rather than signed for another domain."""
-
-    default_code = "dkim_domain_mismatch"
-
-
-class DKIMSigningError(FluxMailException, ValueError):
-    """dkimpy could not sign the message (nothing was sent)."""
-
-    default_code = "dkim_signing_failed"
 
 
 @dataclass(frozen=True)
