@@ -21,7 +21,7 @@ from hypermail_django.background import enqueue_messages
 from hypermail_django.background.framework import MODULE
 from hypermail_django.bulk import asend_bulk, send_bulk
 from hypermail_django.checks import check_staging_policies
-from hypermail_django.exceptions import ConfigurationError
+from hypermail_django.exceptions import ConfigurationError, RecipientsRefused
 from hypermail_django.testing import SMTPTestServer
 
 from .conftest import mailer_for
@@ -376,3 +376,28 @@ def test_from_the_environment(server):
     with pytest.raises(ConfigurationError) as caught:
         options_from_env({"FLUXMAIL_ALLOWED_RECIPIENTS": "example.com"})
     assert "FLUXMAIL_ALLOWED_RECIPIENTS" in str(caught.value)
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_bulk_failures_still_list_the_suppressed(server, workers, processes):
+    server.fail("RCPT", "550 5.1.1 No such user")
+    messages = list(_bulk(3))
+    with mailer_for(server, **ALLOW):
+        result = send_bulk(messages, processes=processes, progress=False)
+    assert result["failed"] == 3
+    for i, m in enumerate(messages):
+        assert m.hypermail_status.refused == [f"qa{i}@example.com"]
+        assert m.hypermail_status.suppressed == [
+            f"user{i}@customer.test",
+            f"audit{i}@customer.test",
+        ]
+    assert "customer.test" not in _named(server)
+
+
+def test_a_refusal_still_lists_the_suppressed(make_backend, server):
+    server.fail("RCPT", "550 5.1.1 No such user")
+    message = _message()
+    with pytest.raises(RecipientsRefused):
+        make_backend(**ALLOW).send_messages([message])
+    assert message.hypermail_status.status == "failed"
+    assert sorted(message.hypermail_status.suppressed) == sorted(CUSTOMERS)

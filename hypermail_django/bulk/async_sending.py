@@ -17,6 +17,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.mail import EmailMessage
 
+from ..exceptions import SendError
 from ..mailers import get_mailer
 from ..outbound import record_suppressed
 from ..transport import TransportConfig
@@ -124,6 +125,8 @@ async def _sender(
             try:
                 status = await asend_envelope(envelope, lease, config)
             except Exception as error:  # Counted, whatever it is: never lost.
+                if isinstance(error, SendError) and error.status is not None:
+                    record_suppressed(error.status, envelope)
                 await account.afailure(index, message, error)
             else:
                 status = record_suppressed(status, envelope)

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.core.mail import EmailMessage
 
-from ..exceptions import FluxMailException
+from ..exceptions import FluxMailException, SendError
 from ..mailers import get_mailer
 from ..outbound import record_suppressed
 from ..transport import Envelope, Lease, TransportConfig, get_pool, send_envelope
@@ -233,6 +233,8 @@ def _sender(
                     send_envelope(envelope, lease, config), envelope
                 )
             except Exception as error:  # Counted, whatever it is: never lost.
+                if isinstance(error, SendError) and error.status is not None:
+                    record_suppressed(error.status, envelope)
                 outcome = error
             outcomes.put((index, message, outcome))
     finally:
