@@ -535,3 +535,11 @@ def test_the_example_runs():
         "  To: qa@example.com, staging-inbox@example.com"
         "  (X-Original-To: alice@customer.test, qa@example.com)",
     ]
+
+
+def test_a_key_given_in_the_wrong_place_is_not_echoed(make_backend):
+    with pytest.raises(ConfigurationError) as caught:
+        make_backend(dkim=RSA.pem)
+    assert caught.value.code == "invalid_dkim"
+    assert "PRIVATE KEY" not in str(caught.value)
+    assert "got a str" in str(caught.value)

@@ -401,3 +401,11 @@ def test_a_refusal_still_lists_the_suppressed(make_backend, server):
         make_backend(**ALLOW).send_messages([message])
     assert message.hypermail_status.status == "failed"
     assert sorted(message.hypermail_status.suppressed) == sorted(CUSTOMERS)
+
+
+def test_status_names_suppressed_recipients_as_the_envelope_would(make_backend, server):
+    message = EmailMessage(
+        "s", "b", "f@example.com", ["Zoë <zoe@bücher.example>", "qa@example.com"]
+    )
+    make_backend(**ALLOW).send_messages([message])
+    assert message.hypermail_status.suppressed == ["zoe@xn--bcher-kva.example"]

@@ -167,7 +167,10 @@ def parse_dkim(value: Any, where: str) -> tuple[DKIMKey, ...] | None:
         return (value,)
     items = [value] if isinstance(value, dict) else value
     if not isinstance(items, (list, tuple)) or not items:
-        raise _invalid(where, f"must be a dict or a list of dicts, got {value!r}")
+        # Never echo the value: it may be the key itself, given in the wrong place.
+        raise _invalid(
+            where, f"must be a dict or a list of dicts, got a {type(value).__name__}"
+        )
     keys = []
     for number, item in enumerate(items):
         label = where if isinstance(value, dict) else f"{where}[{number}]"
@@ -190,7 +193,7 @@ def _key(item: Any, where: str) -> DKIMKey:
             code="dkim_not_installed",
         ) from None
     if not isinstance(item, dict):
-        raise _invalid(where, f"must be a dict, got {item!r}")
+        raise _invalid(where, f"must be a dict, got a {type(item).__name__}")
     unknown = sorted(set(item) - set(_KEYS))
     if unknown:
         raise _invalid(where, f"has unknown key(s) {unknown}; valid: {list(_KEYS)}")

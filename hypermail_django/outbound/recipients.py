@@ -22,7 +22,7 @@ from typing import Any
 from django.core.mail import EmailMessage
 from django.utils.encoding import punycode
 
-from ..backends.envelope import prep_address
+from ..backends.envelope import needs_smtputf8, prep_address
 from ..exceptions import ConfigurationError
 from ..transport import DeliveryStatus, Envelope, RecipientStatus
 
@@ -125,7 +125,7 @@ def _as_status_key(address: Any) -> str:
     """How ``hypermail_status`` names a recipient: its bare addr-spec, as the
     transport names the ones it sent to."""
     try:
-        return prep_address(address, force_ascii=False)
+        return prep_address(address, force_ascii=not needs_smtputf8(address))
     except ValueError:
         return str(address)
 
