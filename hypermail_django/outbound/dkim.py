@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -299,11 +300,30 @@ def _load_key(
     text: str, algorithm: str | None, source: str, where: str
 ) -> tuple[str, bytes, int]:
     """(algorithm, the key as dkimpy takes it, bits); ConfigurationError else."""
+    try:
+        return _parse_key(text, algorithm)
+    except _KeyProblem as problem:
+        raise _invalid(
+            f"{where} (key from {source})", problem.why, code=problem.code
+        ) from None
+
+
+class _KeyProblem(Exception):
+    def __init__(self, why: str, code: str = "dkim_invalid_key") -> None:
+        super().__init__(why)
+        self.why, self.code = why, code
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_key(text: str, algorithm: str | None) -> tuple[str, bytes, int]:
+    """:func:`_load_key` without the labels, memoized: Django builds a backend
+    for every ``send_mail()``, and loading an RSA key (which checks it) costs
+    tens of milliseconds. Errors are not cached; they are raised again."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-    def bad(why: str) -> ConfigurationError:
-        return _invalid(f"{where} (key from {source})", why, code="dkim_invalid_key")
+    def bad(why: str) -> _KeyProblem:
+        return _KeyProblem(why)
 
     if "-----BEGIN" not in text:
         # dknewkey's Ed25519 format: the base64 of the 32-byte seed.
@@ -324,8 +344,7 @@ def _load_key(
         if algorithm not in (None, "rsa-sha256"):
             raise bad(f"is an RSA key, but the algorithm is {algorithm!r}")
         if key.key_size < MIN_RSA_BITS:
-            raise _invalid(
-                f"{where} (key from {source})",
+            raise _KeyProblem(
                 f"is a {key.key_size}-bit RSA key; receivers ignore signatures "
                 f"made with fewer than {MIN_RSA_BITS} bits (RFC 8301). Use a "
                 f"{RECOMMENDED_RSA_BITS}-bit key",
