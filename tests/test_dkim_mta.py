@@ -123,14 +123,14 @@ def test_a_tampered_body_fails(mta, sink):
 
 
 def test_send_mail(mta, sink):
-    with mailer_for(mta, dkim=BOTH):  # type: ignore[arg-type]
+    with mailer_for(mta, dkim=BOTH):
         mail.send_mail("Hi", "Body", f"shop@{DOMAIN}", ["a@customer.test"])
     assert verdicts(sink, mta) == [["pass", "pass"]]
 
 
 @pytest.mark.asyncio
 async def test_async_path(mta, sink, close_async_pools):
-    with mailer_for(mta, dkim=BOTH):  # type: ignore[arg-type]
+    with mailer_for(mta, dkim=BOTH):
         await hypermail_django.asend_mail(
             "Hi", "Body", f"shop@{DOMAIN}", ["a@customer.test"]
         )
@@ -146,7 +146,7 @@ def workers(monkeypatch):
 
 def test_bulk_path_with_worker_processes(mta, sink, workers):
     messages = [_message(subject=f"Digest {n}") for n in range(6)]
-    with mailer_for(mta, dkim=BOTH):  # type: ignore[arg-type]
+    with mailer_for(mta, dkim=BOTH):
         result = send_bulk(messages, processes=2, progress=False)
     assert result["sent"] == 6
     assert verdicts(sink, mta, 6) == [["pass", "pass"]] * 6
@@ -156,7 +156,7 @@ def test_background_path(mta, sink):
     immediate = f"{MODULE}.backends.immediate.ImmediateBackend"
     with (
         override_settings(TASKS={"default": {"BACKEND": immediate}}, ADMINS=[]),
-        mailer_for(mta, dkim=BOTH),  # type: ignore[arg-type]
+        mailer_for(mta, dkim=BOTH),
     ):
         (result,) = enqueue_messages([_message()])
     assert result.status == "SUCCESSFUL", result.errors
