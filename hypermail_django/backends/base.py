@@ -2,10 +2,11 @@
 
 ``FluxMailBackend``, ``MemoryBackend`` and ``ConsoleBackend`` turn a Django
 message into an :class:`~hypermail_django.transport.Envelope` the same way --
-``pre_send``, CSS inlining when the ``css_inline`` option is on, address
-validation, serialization -- so a test against the memory backend sees the
-bytes production would send. Only what happens to the envelope differs: SMTP,
-an in-memory outbox, a stream.
+``pre_send``, CSS inlining when the ``css_inline`` option is on, the outbound
+policies (``defaults``, ``allowed_recipients``/``redirect_to``, ``dkim``; see
+:mod:`hypermail_django.outbound`), address validation, serialization -- so a
+test against the memory backend sees the bytes production would send. Only
+what happens to the envelope differs: SMTP, an in-memory outbox, a stream.
 """
 
 from __future__ import annotations
@@ -75,8 +76,10 @@ class PreparingBackendMixin:
 
     def announce(self, message: EmailMessage) -> bool:
         """The first half of :meth:`prepare`: is there anyone to send to, and do
-        the ``pre_send`` receivers let it go? (Bulk sending announces in the
-        caller's process and serializes in worker processes.)"""
+        the ``pre_send`` receivers let it go? A message whose every recipient
+        the staging allowlist keeps back gets a ``suppressed`` status here.
+        (Bulk sending announces in the caller's process and serializes in
+        worker processes.)"""
         if not message.recipients():
             return False
         try:
