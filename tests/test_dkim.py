@@ -33,7 +33,7 @@ from hypermail_django.outbound.dkim import (
 )
 
 from .conftest import mailer_for
-from .dkim.keys import (
+from .dkim_fixtures.keys import (
     DOMAIN,
     ED25519,
     RSA,
@@ -453,7 +453,7 @@ def test_the_records_are_those_the_keys_publish():
 def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, bytes]]:
     """An in-process DNS server publishing the test keys, used as the system
     resolver; tests may change what it publishes."""
-    from .dkim.dns_server import dns_server
+    from .dkim_fixtures.dns_server import dns_server
 
     zone = dict(records())
     with dns_server(zone) as resolver:

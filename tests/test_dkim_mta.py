@@ -4,7 +4,7 @@ Our mail goes to Debian's Postfix on loopback, whose smtpd hands it to
 OpenDKIM (verify mode; the public keys as DNS would publish them, from a
 ``TestPublicKeys`` file); Postfix then relays it to an in-process SMTP server,
 where the test reads OpenDKIM's verdict in ``Authentication-Results``. See
-``tests/dkim/mta.py`` for how the pair is started and stopped.
+``tests/dkim_fixtures/mta.py`` for how the pair is started and stopped.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from hypermail_django.bulk import send_bulk
 from hypermail_django.testing import SMTPTestServer
 
 from .conftest import mailer_for
-from .dkim.keys import DOMAIN, ED25519, RSA, records
-from .dkim.mta import MTA, available, running_mta
+from .dkim_fixtures.keys import DOMAIN, ED25519, RSA, records
+from .dkim_fixtures.mta import MTA, available, running_mta
 
 BOTH = [RSA.option, ED25519.option]
 

@@ -21,7 +21,7 @@ from hypermail_django.bulk import send_bulk
 from hypermail_django.exceptions import ConfigurationError
 
 from .conftest import mailer_for
-from .dkim.keys import RSA, dnsfunc
+from .dkim_fixtures.keys import RSA, dnsfunc
 
 DEFAULTS = {
     "from_email": "Billing <billing@example.com>",
