@@ -22,6 +22,12 @@ IDs are stable and documented in ``docs/system-checks.md``:
 * ``hypermail.W020`` a password for Microsoft 365 or Gmail, whose password
   sign-in is ending
 * ``hypermail.E040`` a ``HYPERMAIL_LOG_*`` setting the delivery log cannot use
+* ``hypermail.E030`` a DKIM option or key that cannot be used (unreadable, malformed)
+* ``hypermail.E031`` a DKIM RSA key shorter than 1024 bits
+* ``hypermail.W030`` a DKIM RSA key shorter than 2048 bits
+* ``hypermail.W031`` (deploy) a staging policy on with ``DEBUG = False`` outside staging
+* ``hypermail.W032`` (deploy) ``HYPERMAIL_ENVIRONMENT = "staging"`` and a mailer
+  without a staging policy
 """
 
 from __future__ import annotations
@@ -173,6 +179,103 @@ def check_sender_addresses(
     return messages
 
 
+@register(*TAGS)
+def check_dkim(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E030, E031, W030: DKIM keys that cannot sign, or sign weakly."""
+    from .outbound.dkim import RECOMMENDED_RSA_BITS
+
+    messages: list[CheckMessage] = []
+    for spec in configured_mailers():
+        keys, error = _dkim_keys(spec)
+        if error is not None:
+            weak = error.code == "dkim_weak_key"
+            messages.append(
+                Error(
+                    error.message,
+                    hint="Generate a 2048-bit key: openssl genrsa -out dkim.pem 2048"
+                    if weak
+                    else "See the dkim option in docs/outbound-policies.md.",
+                    id="hypermail.E031" if weak else "hypermail.E030",
+                )
+            )
+        for key in keys:
+            if key.key_type == "rsa" and key.bits < RECOMMENDED_RSA_BITS:
+                messages.append(
+                    Warning(
+                        f"{_where(spec)} signs for {key.domain!r} (selector "
+                        f"{key.selector!r}) with a {key.bits}-bit RSA key; some "
+                        f"receivers want at least {RECOMMENDED_RSA_BITS} bits "
+                        "(RFC 8301).",
+                        hint="Publish a 2048-bit key under a new selector, then "
+                        "switch to it.",
+                        id="hypermail.W030",
+                    )
+                )
+    return messages
+
+
+@register(*TAGS, deploy=True)
+def check_staging_policies(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W031-W032: a staging policy where production is, or none in staging."""
+    staging = getattr(settings, "HYPERMAIL_ENVIRONMENT", None) == "staging"
+    messages: list[CheckMessage] = []
+    for spec in configured_mailers():
+        if not _prepares(spec):
+            continue
+        on = [
+            name
+            for name in ("allowed_recipients", "redirect_to")
+            if _raw(spec, name)[0] is not None
+        ]
+        if on and not settings.DEBUG and not staging:
+            messages.append(
+                Warning(
+                    f"{_where(spec)} has a staging policy ({', '.join(on)}) with "
+                    "DEBUG = False: if this is production, mail to customers is "
+                    "being kept back or redirected.",
+                    hint="Remove the policy in production, or declare this a "
+                    "staging environment with HYPERMAIL_ENVIRONMENT = 'staging'.",
+                    id="hypermail.W031",
+                )
+            )
+        if staging and not on:
+            messages.append(
+                Warning(
+                    f"HYPERMAIL_ENVIRONMENT is 'staging', but {_where(spec)} has "
+                    "no staging policy: it can mail anyone, customers included.",
+                    hint="Set allowed_recipients (e.g. ['@example.com']) and/or "
+                    "redirect_to on the mailer.",
+                    id="hypermail.W032",
+                )
+            )
+    return messages
+
+
+def _prepares(spec: MailerSpec) -> bool:
+    """Whether the mailer is one of ours (takes the outbound policy options)."""
+    from .backends.base import PreparingBackendMixin
+
+    try:
+        return issubclass(spec.backend_class(), PreparingBackendMixin)
+    except ConfigurationError:
+        return False
+
+
+def _dkim_keys(spec: MailerSpec) -> tuple[tuple[Any, ...], ConfigurationError | None]:
+    """The mailer's DKIM keys, read as the backend would, or why they cannot be."""
+    if not _prepares(spec):
+        return (), None
+    raw, where = _raw(spec, "dkim")
+    try:
+        return OPTIONS["dkim"].check(raw, where) or (), None
+    except ConfigurationError as error:
+        return (), error
+
+
 # -- E001-E004 -------------------------------------------------------------------
 
 
@@ -220,6 +323,8 @@ def _option_errors(spec: MailerSpec) -> list[CheckMessage]:
                     id="hypermail.E002",
                 )
             )
+    if _dkim_keys(spec)[1] is not None:
+        overrides["dkim"] = ()  # E030/E031 report it; () means "no DKIM".
     if issubclass(cls, FluxMailBackend):
         try:
             _build(spec, cls, overrides)

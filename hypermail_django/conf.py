@@ -115,6 +115,30 @@ def _anything(value: Any, where: str) -> Any:
     return value  # token_provider: resolved with the username in _check_auth()
 
 
+def _defaults(value: Any, where: str) -> Any:
+    from .outbound.defaults import parse_defaults
+
+    return parse_defaults(value, where)
+
+
+def _allowed_recipients(value: Any, where: str) -> Any:
+    from .outbound.recipients import parse_allowed
+
+    return parse_allowed(value, where)
+
+
+def _redirect_to(value: Any, where: str) -> Any:
+    from .outbound.recipients import parse_redirect
+
+    return parse_redirect(value, where)
+
+
+def _dkim(value: Any, where: str) -> Any:
+    from .outbound.dkim import parse_dkim
+
+    return parse_dkim(value, where)
+
+
 @dataclass(frozen=True)
 class Option:
     """One backend option: its keyword, its legacy setting, default and check.
@@ -183,6 +207,23 @@ OPTIONS: dict[str, Option] = {
             300.0,
             _seconds,
         ),
+        # Outbound policies (docs/outbound-policies.md), applied while preparing.
+        Option("defaults", "EMAIL_FLUXMAIL_DEFAULTS", None, _defaults, transport=False),
+        Option(
+            "allowed_recipients",
+            "EMAIL_FLUXMAIL_ALLOWED_RECIPIENTS",
+            None,
+            _allowed_recipients,
+            transport=False,
+        ),
+        Option(
+            "redirect_to",
+            "EMAIL_FLUXMAIL_REDIRECT_TO",
+            None,
+            _redirect_to,
+            transport=False,
+        ),
+        Option("dkim", "EMAIL_FLUXMAIL_DKIM", None, _dkim, transport=False),
     )
 }
 

@@ -71,6 +71,9 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
         "token_refresh_margin",
         _parser(float, "a number of seconds"),
     ),
+    # Staging policies: comma-separated lists, so a deploy can turn them on.
+    "FLUXMAIL_ALLOWED_RECIPIENTS": ("allowed_recipients", _raw),
+    "FLUXMAIL_REDIRECT_TO": ("redirect_to", _raw),
 }
 
 

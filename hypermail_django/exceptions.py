@@ -44,6 +44,8 @@ __all__ = [
     "ConnectTimeout",
     "ConnectionFailed",
     "ConnectionLost",
+    "DKIMDomainMismatch",
+    "DKIMSigningError",
     "DataRefused",
     "DeliveryUncertain",
     "FluxMailException",
@@ -65,6 +67,20 @@ class ConfigurationError(FluxMailException, ImproperlyConfigured, ValueError):
     """A setting or option has a value we cannot use; the message names it."""
 
     default_code = "invalid_config"
+
+
+class DKIMDomainMismatch(FluxMailException, ValueError):
+    """The From domain is not the DKIM signing domain and the key's
+    ``from_mismatch`` is ``"refuse"``: not sent rather than signed for
+    another domain."""
+
+    default_code = "dkim_domain_mismatch"
+
+
+class DKIMSigningError(FluxMailException, ValueError):
+    """dkimpy could not sign the message (nothing was sent)."""
+
+    default_code = "dkim_signing_failed"
 
 
 class InvalidEmail(FluxMailException, ValueError):

@@ -23,3 +23,18 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 fi
+# Debian's Postfix and OpenDKIM verify our DKIM signatures as a real MTA would
+# (tests/test_dkim_mta.py starts its own instance on loopback; the system's
+# Postfix is installed unconfigured and never started).
+if [ ! -x /usr/sbin/postfix ] || [ ! -x /usr/sbin/opendkim ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "The DKIM MTA tests need Debian's postfix and opendkim:" >&2
+    echo "  sudo apt-get install postfix opendkim" >&2
+    exit 1
+  fi
+  echo "Installing postfix and opendkim for the DKIM MTA tests..."
+  export DEBIAN_FRONTEND=noninteractive
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends postfix opendkim >/dev/null
+fi

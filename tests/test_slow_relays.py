@@ -21,6 +21,7 @@ from asgiref.sync import async_to_sync
 from django.core.mail import EmailMessage
 
 from hypermail_django import asend_mail, test_connection
+from hypermail_django.backends import FluxMailBackend
 from hypermail_django.exceptions import (
     ConfigurationError,
     DeliveryUncertain,
@@ -29,8 +30,9 @@ from hypermail_django.exceptions import (
 from hypermail_django.health import ProbeFailed
 from hypermail_django.signals import send_failed
 from hypermail_django.testing import SMTPTestServer
+from hypermail_django.transport.async_pool import AsyncLease, get_async_pool
 
-from .conftest import Driver, mailer_for
+from .conftest import DIALOGUES, PASSWORD, Driver, mailer_for
 
 
 @pytest.fixture
@@ -61,12 +63,15 @@ def _fill_pool(driver: Driver, backend, server: SMTPTestServer, idle: int) -> No
             each.close()
     else:
 
-        async def concurrently() -> None:
-            await asyncio.gather(
-                *(backend.asend_messages([_message("warm-up")]) for _ in range(idle))
-            )
+        async def hold_then_release() -> None:
+            pool = get_async_pool(backend.transport_config)
+            leases = [AsyncLease(pool) for _ in range(idle)]
+            for lease in leases:
+                await lease.acquire()
+            for lease in leases:
+                await lease.release()
 
-        driver.loop.run_until_complete(concurrently())
+        driver.loop.run_until_complete(hold_then_release())
     assert server.sessions == idle
     server.reset()
 
@@ -374,3 +379,105 @@ def test_infinite_timeout_from_the_environment_is_refused():
 def test_a_day_is_the_longest_wait(make_backend):
     backend = make_backend(timeout=86400, data_timeout=86400, retry_delay=0)
     assert backend.transport_config.timeout == 86400
+
+
+# -- every step, slow and silent -----------------------------------------------
+
+#: The steps of a send, in order; the first four only on a new connection.
+SETUP_STEPS = ["CONNECT", "EHLO", "STARTTLS", "AUTH"]
+STEPS = [*SETUP_STEPS, "MAIL", "RCPT", "DATA", "DATA_END", "BDAT"]
+
+
+@pytest.fixture(params=list(DIALOGUES.values()), ids=list(DIALOGUES))
+def relay(request, certs) -> Iterator[SMTPTestServer]:
+    """A STARTTLS + AUTH relay in each dialogue."""
+    pipelining, chunking = request.param
+    with SMTPTestServer(
+        starttls=True,
+        certs=certs,
+        auth={"mailer": PASSWORD},
+        pipelining=pipelining,
+        chunking=chunking,
+    ) as smtp:
+        yield smtp
+
+
+def _relay_backend(relay: SMTPTestServer, **options) -> FluxMailBackend:
+    return FluxMailBackend(
+        host=relay.host,
+        port=relay.port,
+        use_tls=True,
+        username="mailer",
+        password=PASSWORD,
+        retry_delay=0.1,
+        **options,
+    )
+
+
+def _content_sent_before(relay: SMTPTestServer, step: str) -> bool:
+    """Whether the whole content is out when the reply at ``step`` is due."""
+    if step in SETUP_STEPS:
+        return False
+    if relay.pipelining and relay.chunking:
+        return True  # It rode in the first write.
+    if step in ("DATA_END", "BDAT"):
+        return True
+    return step == "DATA" and relay.chunking  # "DATA" fires at BDAT LAST.
+
+
+def _fires(relay: SMTPTestServer, step: str) -> bool:
+    return not (step == "BDAT" and not relay.chunking)
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_slow_step_queues_exactly_one_copy(driver, trust_ca, relay, step):
+    """A reply later than ``timeout``: before the content a counted, retried
+    attempt; after it (awaited for ``data_timeout``) a late success. Never a
+    second copy, whatever the pool holds."""
+    backend = _relay_backend(relay, timeout=0.25, data_timeout=3, max_retries=1)
+    if step not in SETUP_STEPS:
+        _fill_pool(driver, backend, relay, 3)
+    relay.delay(step, 0.6, times=1)
+    message = _message()
+    assert driver.send(backend, [message]) == 1
+    relay.wait_for_messages(1)
+    assert len(relay.messages) == 1
+    retried = _fires(relay, step) and not _content_sent_before(relay, step)
+    assert message.hypermail_status.attempts == 1 + retried
+    assert message.hypermail_status.sent == ["a@example.com"]
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_silent_step_ends_within_one_wait_per_attempt(driver, trust_ca, relay, step):
+    """No reply at all: each counted attempt waits once (``timeout`` before
+    the content, ``data_timeout`` after it) and uploads the content at most
+    once; after the content the outcome is ``uncertain`` and not retried."""
+    backend = _relay_backend(relay, timeout=0.25, data_timeout=0.25, max_retries=1)
+    if step not in SETUP_STEPS:
+        _fill_pool(driver, backend, relay, 3)
+    relay.hang(step)
+    message = _message()
+    if not _fires(relay, step):
+        assert driver.send(backend, [message]) == 1
+        return
+    with pytest.raises(SendError) as caught:
+        driver.send(backend, [message])
+    status = message.hypermail_status
+    if _content_sent_before(relay, step):
+        assert caught.value.code == "delivery_uncertain"
+        assert status.uncertain == ["a@example.com"]
+        assert status.attempts == 1
+    else:
+        assert caught.value.code == "timeout"
+        assert isinstance(caught.value, TimeoutError)
+        assert "did not answer within 0.25 s" in str(caught.value)
+        assert status.deferred == ["a@example.com"]
+        assert status.attempts == 2
+    uploads = _count(relay, "BDAT") if relay.chunking else _data_ends(relay)
+    assert uploads <= status.attempts
+    assert relay.messages == []
+
+
+def _data_ends(relay: SMTPTestServer) -> int:
+    """How many times the content reached the server through DATA."""
+    return sum(1 for _, chunk in relay.received_chunks if chunk.endswith(b"\r\n.\r\n"))

@@ -20,6 +20,7 @@ from django.core.mail import EmailMessage
 
 from .. import signals
 from ..exceptions import SendError
+from ..outbound import record_suppressed
 from ..transport import DeliveryStatus, Envelope
 from ..transport.async_pool import AsyncLease, get_async_pool
 from ..transport.async_sender import asend_envelope
@@ -79,7 +80,7 @@ class AsyncSendingMixin:
                     if self.fail_silently:
                         continue
                     raise
-                message.hypermail_status = status
+                message.hypermail_status = record_suppressed(status, envelope)
                 await signals.post_send.asend(
                     sender=type(self),
                     message=message,
@@ -97,6 +98,7 @@ class AsyncSendingMixin:
         config = self.transport_config
         lease = AsyncLease(get_async_pool(config))
         try:
-            return await asend_envelope(envelope, lease, config)
+            status = await asend_envelope(envelope, lease, config)
         finally:
             await lease.release()
+        return record_suppressed(status, envelope)

@@ -2,10 +2,11 @@
 
 ``FluxMailBackend``, ``MemoryBackend`` and ``ConsoleBackend`` turn a Django
 message into an :class:`~hypermail_django.transport.Envelope` the same way --
-``pre_send``, CSS inlining when the ``css_inline`` option is on, address
-validation, serialization -- so a test against the memory backend sees the
-bytes production would send. Only what happens to the envelope differs: SMTP,
-an in-memory outbox, a stream.
+``pre_send``, CSS inlining when the ``css_inline`` option is on, the outbound
+policies (``defaults``, ``allowed_recipients``/``redirect_to``, ``dkim``; see
+:mod:`hypermail_django.outbound`), address validation, serialization -- so a
+test against the memory backend sees the bytes production would send. Only
+what happens to the envelope differs: SMTP, an in-memory outbox, a stream.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 from .. import signals
 from ..compat import init_base_backend
-from ..conf import resolve_preparation_options
+from ..conf import PREPARATION_OPTIONS, resolve_preparation_options
 from ..css import Inliner, inline_message
 from ..exceptions import CancelSend
+from ..outbound import OutboundPolicy, record_suppressed, suppressed_status
+from ..outbound.recipients import RecipientPolicy
 from ..transport import DeliveryStatus, Envelope, RecipientStatus
 from .envelope import build_envelope, prep_address
 
@@ -35,6 +38,27 @@ class PreparingBackendMixin:
 
     css_inline: bool = False
     css_inliner: str | Inliner = "css_inline"
+    # The outbound policies (checked values from conf.py; see outbound/).
+    defaults: Any = None
+    allowed_recipients: Any = None
+    redirect_to: Any = None
+    dkim: Any = None
+
+    def set_preparation_options(self, resolved: dict[str, Any]) -> None:
+        """Take the resolved preparation options (``PREPARATION_OPTIONS``)."""
+        for name in PREPARATION_OPTIONS:
+            setattr(self, name, resolved[name])
+
+    @property
+    def outbound_policy(self) -> OutboundPolicy:
+        """This mailer's outbound policies, from its attributes at call time."""
+        return OutboundPolicy(
+            defaults=self.defaults,
+            recipients=RecipientPolicy(
+                allowed=self.allowed_recipients, redirect_to=self.redirect_to or ()
+            ),
+            dkim=self.dkim,
+        )
 
     def prep_address(self, address: Any, force_ascii: bool = True) -> str:
         return prep_address(address, force_ascii=force_ascii)
@@ -52,8 +76,10 @@ class PreparingBackendMixin:
 
     def announce(self, message: EmailMessage) -> bool:
         """The first half of :meth:`prepare`: is there anyone to send to, and do
-        the ``pre_send`` receivers let it go? (Bulk sending announces in the
-        caller's process and serializes in worker processes.)"""
+        the ``pre_send`` receivers let it go? A message whose every recipient
+        the staging allowlist keeps back gets a ``suppressed`` status here.
+        (Bulk sending announces in the caller's process and serializes in
+        worker processes.)"""
         if not message.recipients():
             return False
         try:
@@ -61,11 +87,19 @@ class PreparingBackendMixin:
         except CancelSend:
             message.hypermail_status = DeliveryStatus(cancelled=True)
             return False
+        if self.outbound_policy.nobody_left(message):
+            # A staging allowlist keeps every recipient back: nothing to send.
+            message.hypermail_status = suppressed_status(message)
+            return False
         return True
 
     def serialize(self, message: EmailMessage) -> Envelope | None:
-        """The second half of :meth:`prepare`: inline CSS, validate, serialize."""
+        """The second half of :meth:`prepare`: inline CSS, apply the outbound
+        policies (defaults, allowed recipients, DKIM), validate, serialize."""
         self.inline_css(message)
+        return self.outbound_policy.prepare(message, self._build_envelope)
+
+    def _build_envelope(self, message: EmailMessage) -> Envelope | None:
         return build_envelope(message, self.prep_address)
 
     def inline_css(self, message: EmailMessage) -> bool:
@@ -112,8 +146,7 @@ class LocalBackend(PreparingBackendMixin, BaseEmailBackend):
         )
         init_base_backend(self, alias=alias, fail_silently=fail_silently)
         self.fail_silently = fail_silently
-        self.css_inline = resolved["css_inline"]
-        self.css_inliner = resolved["css_inliner"]
+        self.set_preparation_options(resolved)
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -149,6 +182,7 @@ class LocalBackend(PreparingBackendMixin, BaseEmailBackend):
                     for address in envelope.recipients
                 },
             )
+            record_suppressed(status, envelope)
             message.hypermail_status = status
             signals.post_send.send(
                 sender=type(self),

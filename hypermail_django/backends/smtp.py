@@ -16,6 +16,7 @@ from .. import signals
 from ..compat import init_base_backend
 from ..conf import TRANSPORT_OPTIONS, resolve_options
 from ..exceptions import SendError
+from ..outbound import record_suppressed
 from ..transport import (
     DeliveryStatus,
     Envelope,
@@ -92,8 +93,7 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         self.auth_mechanism: str = resolved["auth_mechanism"]
         self.token_provider = resolved["token_provider"]
         self.token_refresh_margin: float = resolved["token_refresh_margin"]
-        self.css_inline: bool = resolved["css_inline"]
-        self.css_inliner = resolved["css_inliner"]
+        self.set_preparation_options(resolved)
         self._lease: Lease | None = None
         self._lock = threading.RLock()
 
@@ -179,7 +179,7 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         self, message: EmailMessage, envelope: Envelope, error: SendError
     ) -> DeliveryStatus:
         status = error.status or DeliveryStatus(message_id=envelope.message_id)
-        message.hypermail_status = status
+        message.hypermail_status = record_suppressed(status, envelope)
         logger.error("Message %s was not sent: %s", envelope.message_id, error)
         return status
 
@@ -194,7 +194,9 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         with self._lock:
             lease = self._lease or Lease(get_pool(config))
             try:
-                return send_envelope(envelope, lease, config)
+                return record_suppressed(
+                    send_envelope(envelope, lease, config), envelope
+                )
             finally:
                 if lease is not self._lease:
                     lease.release()
@@ -221,7 +223,7 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
             if self.fail_silently:
                 return False
             raise
-        message.hypermail_status = status
+        message.hypermail_status = record_suppressed(status, envelope)
         signals.post_send.send(
             sender=type(self),
             message=message,

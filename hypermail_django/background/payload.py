@@ -71,6 +71,10 @@ class Payload:
             "smtputf8": envelope.smtputf8,
             "enqueued_at": self.enqueued_at,
             "requeues": self.requeues,
+            # Only when a staging policy kept recipients back (for the status).
+            **(
+                {"suppressed": list(envelope.suppressed)} if envelope.suppressed else {}
+            ),
         }
 
     def requeued(self, recipients: list[str]) -> Payload:
@@ -100,6 +104,7 @@ def read_payload(raw: Any) -> Payload:
             data=base64.b64decode(raw["data"], validate=True),
             smtputf8=bool(raw["smtputf8"]),
             message_id=raw["message_id"],
+            suppressed=tuple(str(r) for r in raw.get("suppressed", ())),
         )
         using = raw["using"]
         return Payload(

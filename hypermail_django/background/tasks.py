@@ -21,6 +21,7 @@ from django.utils import timezone
 from .. import signals
 from ..exceptions import RecipientsRefused, SendError
 from ..mailers import get_mailer
+from ..outbound import record_suppressed
 from ..transport import DeliveryStatus
 from .conf import BackgroundSettings, get_settings
 from .framework import task
@@ -40,6 +41,7 @@ def deliver_email(context: Any, payload: dict[str, Any]) -> dict[str, Any]:
     job = read_payload(payload)
     mailer = get_mailer(job.using)
     status, error = send_with(mailer, job.envelope)
+    status = record_suppressed(status, job.envelope)
     return _settle(context, job, type(mailer), status, error)
 
 
@@ -114,6 +116,7 @@ def _settle(
         "refused": refused,
         "deferred": deferred,
         "uncertain": status.uncertain,
+        "suppressed": status.suppressed,
         "requeued_as": None if next_task is None else str(next_task.id),
         "run_after": None if run_after is None else run_after.isoformat(),
     }

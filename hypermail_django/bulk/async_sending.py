@@ -18,7 +18,9 @@ from asgiref.sync import sync_to_async
 from django.core.mail import EmailMessage
 
 from ..batching import aoutcome_batch
+from ..exceptions import SendError
 from ..mailers import get_mailer
+from ..outbound import record_suppressed
 from ..transport import TransportConfig
 from ..transport.async_pool import AsyncLease, get_async_pool
 from ..transport.async_sender import asend_envelope
@@ -125,8 +127,11 @@ async def _sender(
             try:
                 status = await asend_envelope(envelope, lease, config)
             except Exception as error:  # Counted, whatever it is: never lost.
+                if isinstance(error, SendError) and error.status is not None:
+                    record_suppressed(error.status, envelope)
                 await account.afailure(index, message, error, envelope)
             else:
+                status = record_suppressed(status, envelope)
                 await account.asuccess(index, message, status, envelope)
     finally:
         await lease.release()

@@ -48,12 +48,21 @@ _Inflight = tuple["Future[list[tuple[int, Prepared]]]", Chunk, set[int]]
 class WorkerSerializer(PreparingBackendMixin):
     """The backend's preparation options, rebuilt inside a worker process."""
 
-    def __init__(self, css_inline: bool, css_inliner: Any) -> None:
+    def __init__(self, css_inline: bool, css_inliner: Any, policy: Any) -> None:
         self.css_inline = css_inline
         self.css_inliner = css_inliner
+        self.policy = policy
+
+    @property
+    def outbound_policy(self) -> Any:
+        """The parent's policies (DKIM keys included), as sent with the chunk."""
+        return self.policy
 
 
-_serializers: dict[tuple[bool, Any], WorkerSerializer] = {}
+#: (css_inline, css_inliner, OutboundPolicy): what a worker needs to serialize.
+Options = tuple[bool, Any, Any]
+
+_serializers: dict[Options, WorkerSerializer] = {}
 
 
 def _init_worker(settings_module: str) -> None:
@@ -64,7 +73,7 @@ def _init_worker(settings_module: str) -> None:
 
 
 def serialize_chunk(
-    options: tuple[bool, Any], chunk: list[tuple[int, EmailMessage]]
+    options: Options, chunk: list[tuple[int, EmailMessage]]
 ) -> list[tuple[int, Prepared]]:
     """Worker side: serialize announced messages; errors travel back as values."""
     serializer = _serializers.get(options)
@@ -161,7 +170,7 @@ def prepare_chunks(
             yield [(index, message, _prepare_here(backend, message))]
         return
 
-    options = (backend.css_inline, backend.css_inliner)
+    options = (backend.css_inline, backend.css_inliner, backend.outbound_policy)
     module = _settings_module()
     assert module is not None
     pool = executors.get(processes, module)
@@ -182,7 +191,7 @@ def prepare_chunks(
 def _submit(
     pool: ProcessPoolExecutor,
     backend: Any,
-    options: tuple[bool, Any],
+    options: Options,
     chunk: list[tuple[int, EmailMessage]],
 ) -> _Inflight:
     """Announce a chunk here (``pre_send``), then have a worker serialize it."""

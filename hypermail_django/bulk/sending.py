@@ -19,8 +19,9 @@ from typing import Any
 from django.core.mail import EmailMessage
 
 from ..batching import outcome_batch
-from ..exceptions import FluxMailException
+from ..exceptions import FluxMailException, SendError
 from ..mailers import get_mailer
+from ..outbound import record_suppressed
 from ..transport import Envelope, Lease, TransportConfig, get_pool, send_envelope
 from .account import BulkAccount, BulkResult, OnError, OnSuccess
 from .preparation import CHUNK_SIZE, prepare_chunks, worker_count
@@ -229,8 +230,12 @@ def _sender(
             index, message, envelope = item
             limiter.acquire()
             try:
-                outcome: Any = send_envelope(envelope, lease, config)
+                outcome: Any = record_suppressed(
+                    send_envelope(envelope, lease, config), envelope
+                )
             except Exception as error:  # Counted, whatever it is: never lost.
+                if isinstance(error, SendError) and error.status is not None:
+                    record_suppressed(error.status, envelope)
                 outcome = error
             outcomes.put((index, message, envelope, outcome))
     finally:

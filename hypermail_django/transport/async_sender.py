@@ -12,25 +12,11 @@ import asyncio
 
 import aiosmtplib
 
+from . import dialogue as talk
 from .async_pool import AsyncLease
 from .async_protocol import PipeliningProtocol
 from .attempts import arun_with_retries
 from .config import TransportConfig
-from .dialogue import (
-    ACQUIRE,
-    CLOSE,
-    DISCARD,
-    Acquired,
-    Answer,
-    Broken,
-    Dialogue,
-    Read,
-    Reply,
-    Settle,
-    Step,
-    Write,
-    attempt,
-)
 from .envelope import Envelope
 from .errors import SendError
 from .results import DeliveryStatus, RecipientStatus
@@ -51,11 +37,13 @@ async def asend_envelope(
     return await arun_with_retries(
         envelope,
         config,
-        lambda recipients: _drive(attempt(envelope, recipients, config), lease),
+        lambda recipients: _drive(talk.attempt(envelope, recipients, config), lease),
     )
 
 
-async def _drive(dialogue: Dialogue, lease: AsyncLease) -> dict[str, RecipientStatus]:
+async def _drive(
+    dialogue: talk.Dialogue, lease: AsyncLease
+) -> dict[str, RecipientStatus]:
     """Perform the dialogue's steps until it returns the attempt's outcome."""
     driver = _Driver(lease)
     try:
@@ -67,7 +55,7 @@ async def _drive(dialogue: Dialogue, lease: AsyncLease) -> dict[str, RecipientSt
                 raise  # Opening a connection failed: classified already.
             except _BROKEN as exc:
                 timed_out = isinstance(exc, aiosmtplib.SMTPTimeoutError)
-                step = dialogue.throw(Broken(str(exc), timed_out=timed_out))
+                step = dialogue.throw(talk.Broken(str(exc), timed_out=timed_out))
             else:
                 step = dialogue.send(answer)
     except StopIteration as done:
@@ -94,24 +82,24 @@ class _Driver:
         # replies that arrived before that must still be read.
         self.protocol: PipeliningProtocol | None = None
 
-    async def perform(self, step: Step) -> Answer:
-        if type(step) is Read:
+    async def perform(self, step: talk.Step) -> talk.Answer:
+        if type(step) is talk.Read:
             reply = await self._protocol().read_response(step.timeout)
-            return Reply(reply.code, reply.message)
-        if type(step) is Write:
+            return talk.Reply(reply.code, reply.message)
+        if type(step) is talk.Write:
             self._protocol().send(step.data, replies=step.replies)
-        elif step is ACQUIRE:
+        elif step is talk.ACQUIRE:
             self.smtp, fresh = await self.lease.acquire()
             protocol = self.smtp.protocol
             self.protocol = (
                 protocol if isinstance(protocol, PipeliningProtocol) else None
             )
-            return Acquired(self.smtp.supports_extension, fresh)
-        elif step is CLOSE:
+            return talk.Acquired(self.smtp.supports_extension, fresh)
+        elif step is talk.CLOSE:
             self._smtp().close()
-        elif step is DISCARD:
+        elif step is talk.DISCARD:
             self.lease.discard()
-        elif isinstance(step, Settle):
+        elif isinstance(step, talk.Settle):
             await self.lease.settle(step.delivered)
         return None
 

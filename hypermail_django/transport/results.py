@@ -5,15 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-RecipientState = Literal["sent", "refused", "deferred", "uncertain"]
+RecipientState = Literal["sent", "refused", "deferred", "uncertain", "suppressed"]
 
 
 @dataclass(frozen=True)
 class RecipientStatus:
     """How the server answered one recipient: ``sent``, ``refused`` (5xx,
-    permanent), ``deferred`` (4xx or a lost connection, retries spent) or
+    permanent), ``deferred`` (4xx or a lost connection, retries spent),
     ``uncertain`` (the message was sent and no reply came: it may have been
-    queued; see ``retry_uncertain``)."""
+    queued; see ``retry_uncertain``) or ``suppressed`` (a staging policy kept
+    it back: never sent to)."""
 
     status: RecipientState
     code: int | None
@@ -32,7 +33,8 @@ class DeliveryStatus:
     """The outcome of sending one message, kept as ``message.hypermail_status``.
 
     ``status`` summarises it: ``sent`` (every recipient accepted), ``partial`` (some
-    accepted), ``failed`` (none), ``cancelled`` (a ``pre_send`` receiver stopped it).
+    accepted), ``failed`` (none), ``suppressed`` (a staging policy kept every
+    recipient back), ``cancelled`` (a ``pre_send`` receiver stopped it).
     """
 
     message_id: str | None = None
@@ -60,10 +62,18 @@ class DeliveryStatus:
         return self._with("uncertain")
 
     @property
+    def suppressed(self) -> list[str]:
+        return self._with("suppressed")
+
+    @property
     def status(self) -> str:
         if self.cancelled:
             return "cancelled"
         sent = self.sent
         if not sent:
+            if self.recipients and len(self.suppressed) == len(self.recipients):
+                return "suppressed"
             return "failed"
-        return "sent" if len(sent) == len(self.recipients) else "partial"
+        if len(sent) == len(self.recipients) - len(self.suppressed):
+            return "sent"
+        return "partial"

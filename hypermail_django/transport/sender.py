@@ -12,23 +12,9 @@ from __future__ import annotations
 import smtplib
 import socket
 
+from . import dialogue as talk
 from .attempts import run_with_retries
 from .config import TransportConfig
-from .dialogue import (
-    ACQUIRE,
-    CLOSE,
-    DISCARD,
-    Acquired,
-    Answer,
-    Broken,
-    Dialogue,
-    Read,
-    Reply,
-    Settle,
-    Step,
-    Write,
-    attempt,
-)
 from .envelope import Envelope
 from .errors import SendError
 from .pool import Lease
@@ -49,11 +35,11 @@ def send_envelope(
     return run_with_retries(
         envelope,
         config,
-        lambda recipients: _drive(attempt(envelope, recipients, config), lease),
+        lambda recipients: _drive(talk.attempt(envelope, recipients, config), lease),
     )
 
 
-def _drive(dialogue: Dialogue, lease: Lease) -> dict[str, RecipientStatus]:
+def _drive(dialogue: talk.Dialogue, lease: Lease) -> dict[str, RecipientStatus]:
     """Perform the dialogue's steps until it returns the attempt's outcome."""
     driver = _Driver(lease)
     try:
@@ -67,7 +53,7 @@ def _drive(dialogue: Dialogue, lease: Lease) -> dict[str, RecipientStatus]:
                 timed_out = isinstance(exc, TimeoutError) or isinstance(
                     exc.__context__, TimeoutError
                 )
-                step = dialogue.throw(Broken(str(exc), timed_out=timed_out))
+                step = dialogue.throw(talk.Broken(str(exc), timed_out=timed_out))
             else:
                 step = dialogue.send(answer)
     except StopIteration as done:
@@ -86,22 +72,22 @@ class _Driver:
         self.lease = lease
         self.conn: smtplib.SMTP | None = None
 
-    def perform(self, step: Step) -> Answer:
-        if type(step) is Read:
+    def perform(self, step: talk.Step) -> talk.Answer:
+        if type(step) is talk.Read:
             sock = self._socket()
             sock.settimeout(step.timeout)
             code, text = self._conn().getreply()
-            return Reply(code, text.decode("utf-8", "replace"))
-        if type(step) is Write:
+            return talk.Reply(code, text.decode("utf-8", "replace"))
+        if type(step) is talk.Write:
             self._socket().sendall(step.data)
-        elif step is ACQUIRE:
+        elif step is talk.ACQUIRE:
             self.conn, fresh = self.lease.acquire()
-            return Acquired(self.conn.has_extn, fresh)
-        elif step is CLOSE:
+            return talk.Acquired(self.conn.has_extn, fresh)
+        elif step is talk.CLOSE:
             self._conn().close()
-        elif step is DISCARD:
+        elif step is talk.DISCARD:
             self.lease.discard()
-        elif isinstance(step, Settle):
+        elif isinstance(step, talk.Settle):
             self.lease.settle(step.delivered)
         return None
 

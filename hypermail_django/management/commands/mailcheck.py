@@ -11,7 +11,7 @@ See ``docs/health-checks.md``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ...exceptions import ConfigurationError
 from ...health import check_mailer
 from ...mailers import MailerSpec, configured_mailers, get_mailer_spec
+from ...outbound.dkim import DNSCheck, check_dns
 from ...transport.auth_hints import auth_fix
 from ...transport.probe import ProbeResult
 
@@ -40,6 +41,7 @@ class MailerReport:
     status: str
     result: ProbeResult | None = None
     error: ConfigurationError | None = None
+    dkim: list[DNSCheck] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -47,6 +49,8 @@ class MailerReport:
             "backend": self.backend,
             "status": self.status,
         }
+        if self.dkim:
+            data["dkim"] = [check.to_dict() for check in self.dkim]
         if self.result is not None:
             return data | self.result.to_dict() | _auth_dict(self.result)
         error = self.error
@@ -62,7 +66,8 @@ class MailerReport:
 class Command(BaseCommand):
     help = (
         "Check each mailer's SMTP server: connect, EHLO, STARTTLS or TLS, AUTH, "
-        "NOOP, QUIT, with the latency of each step. Sends no mail. Exit status: "
+        "NOOP, QUIT, with the latency of each step, and that the DNS publishes "
+        "the public key of each DKIM key. Sends no mail. Exit status: "
         "0 healthy, 1 unhealthy, 2 misconfigured."
     )
     # Our own checks decide the exit status (2 for a misconfigured mailer); the
@@ -146,8 +151,10 @@ class Command(BaseCommand):
             skipped = skip_others and error.code == "unsupported_backend"
             status = SKIPPED if skipped else MISCONFIGURED
             return MailerReport(spec.alias, spec.backend, status, error=error)
-        status = HEALTHY if result.ok else UNHEALTHY
-        return MailerReport(spec.alias, spec.backend, status, result=result)
+        dkim = [check_dns(key, timeout=timeout or 5) for key in spec.build().dkim or ()]
+        ok = result.ok and all(check.ok for check in dkim)
+        status = HEALTHY if ok else UNHEALTHY
+        return MailerReport(spec.alias, spec.backend, status, result=result, dkim=dkim)
 
     # -- human output ---------------------------------------------------------
 
@@ -173,12 +180,19 @@ class Command(BaseCommand):
             write(f"{line}{step.reply or ''}".rstrip())
         for label, value in _details(result):
             write(f"  {label:<13} {value}")
+        for check in report.dkim:
+            style = {"match": self.style.SUCCESS, "unreachable": self.style.WARNING}
+            line = f"  dkim {check.selector}._domainkey.{check.domain}: {check.status}"
+            write(style.get(check.status, self.style.ERROR)(line))
+            write(f"    {check.detail}")
         for warning in result.warnings:
             write(self.style.WARNING(f"  warning: {warning}"))
         fix = _fix(result)
         if fix:
             write(self.style.WARNING(f"  fix: {fix}"))
-        if result.error is None:
+        if result.error is None and report.status == UNHEALTHY:
+            write(self.style.ERROR("  unhealthy: the DKIM public key in DNS is wrong"))
+        elif result.error is None:
             write(self.style.SUCCESS(f"  healthy in {result.latency_ms} ms"))
         else:
             write(

@@ -1,0 +1,1 @@
+"""DKIM test keys and the DNS records that publish them."""
