@@ -470,7 +470,18 @@ def test_a_silent_step_ends_within_one_wait_per_attempt(driver, trust_ca, relay,
     else:
         assert caught.value.code == "timeout"
         assert isinstance(caught.value, TimeoutError)
-        assert "did not answer within 0.25 s" in str(caught.value)
+        if step == "CONNECT":
+            expected = "No SMTP greeting from 127.0.0.1"
+            assert f"{expected}:{relay.port} within 0.25 s; is this an SMTP port?" in (
+                str(caught.value)
+            )
+        else:
+            waited = "EHLO" if step == "EHLO" else step.replace("MAIL", "MAIL FROM")
+            waited = waited.replace("RCPT", "RCPT TO")
+            assert (
+                f"did not answer within 0.25 s (waiting for the reply to {waited})"
+                in str(caught.value)
+            )
         assert status.deferred == ["a@example.com"]
         assert status.attempts == 2
     uploads = _count(relay, "BDAT") if relay.chunking else _data_ends(relay)

@@ -34,19 +34,24 @@ async def open_async_connection(
         start_tls=False,  # Done below, so a missing STARTTLS is our error.
         tls_context=ssl_context if config.use_ssl else None,
     )
+    step = "the greeting"  # What a timeout was waiting for.
     try:
         await smtp.connect()
         PipeliningProtocol.install(smtp)  # Before any command: see its module.
+        step = "EHLO"
         await smtp.ehlo()
         if config.use_tls:
             if not smtp.supports_extension("starttls"):
                 raise failures.tls_unavailable(where)
+            step = "STARTTLS"
             try:
                 await smtp.starttls(tls_context=ssl_context)
             except aiosmtplib.SMTPResponseException as exc:
                 raise failures.tls_refused(where, exc.code, exc.message) from None
+            step = "EHLO"
             await smtp.ehlo()  # Capabilities before TLS no longer count (RFC 3207).
         if config.authenticates:
+            step = "AUTH"
             await sasl.alogin(smtp, config, where)
         decline_extensions(smtp.esmtp_extensions, config)
         return smtp
@@ -55,11 +60,14 @@ async def open_async_connection(
         raise
     except Exception as exc:
         smtp.close()
-        raise _connect_error(exc, where, config) from None
+        raise _connect_error(exc, where, config, step) from None
 
 
-def _connect_error(exc: Exception, where: str, config: TransportConfig) -> SendError:
-    """Classify a failure while connecting, securing or logging in."""
+def _connect_error(
+    exc: Exception, where: str, config: TransportConfig, step: str
+) -> SendError:
+    """Classify a failure while connecting, securing or logging in; a timeout
+    says which ``step`` it waited for."""
     for candidate in (exc, exc.__cause__ or exc.__context__):
         if isinstance(candidate, ssl.SSLCertVerificationError):
             return failures.certificate_failed(where, candidate.verify_message)
@@ -68,7 +76,14 @@ def _connect_error(exc: Exception, where: str, config: TransportConfig) -> SendE
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return failures.auth_refused(where, config.username, exc.code, exc.message)
     if isinstance(exc, aiosmtplib.SMTPTimeoutError):
-        return failures.setup_timeout(where)
+        # aiosmtplib raises SMTPConnectTimeoutError for a silent greeting too,
+        # from the read's own timeout.
+        connecting = isinstance(
+            exc, aiosmtplib.SMTPConnectTimeoutError
+        ) and not isinstance(exc.__cause__, aiosmtplib.SMTPTimeoutError)
+        return failures.setup_timeout(
+            where, config.timeout, step, connecting=connecting
+        )
     if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
         return failures.greeting_refused(where, exc.code, exc.message)
     if isinstance(exc, aiosmtplib.SMTPResponseException):

@@ -47,6 +47,7 @@ def open_connection(
     """Connect, say EHLO, secure the channel, and log in."""
     where = f"{config.host}:{config.port}"
     conn: smtplib.SMTP | None = None
+    step = "the greeting"  # What a timeout was waiting for.
     try:
         if config.use_ssl:
             conn = smtplib.SMTP_SSL(
@@ -63,11 +64,15 @@ def open_connection(
                 local_hostname=config.local_hostname,
                 timeout=config.timeout,
             )
+        step = "EHLO"
         conn.ehlo_or_helo_if_needed()
         if config.use_tls:
+            step = "STARTTLS"
             _starttls(conn, ssl_context, where)
+            step = "EHLO"
             conn.ehlo()
         if config.authenticates:
+            step = "AUTH"
             _login(conn, config, where)
         decline_extensions(conn.esmtp_features, config)
         return conn
@@ -76,7 +81,7 @@ def open_connection(
         raise
     except BaseException as exc:
         _abort(conn)
-        raise _connect_error(exc, where) from exc
+        raise _connect_error(exc, where, step, config.timeout) from exc
 
 
 def decline_extensions(features: dict[str, str], config: TransportConfig) -> None:
@@ -112,8 +117,14 @@ def _login(
     return sasl.login(conn, config, where)
 
 
-def _connect_error(exc: BaseException, where: str) -> SendError:
-    """Classify a failure while connecting, securing or logging in."""
+def _connect_error(
+    exc: BaseException,
+    where: str,
+    step: str | None = None,
+    timeout: float | None = None,
+) -> SendError:
+    """Classify a failure while connecting, securing or logging in; a timeout
+    says which ``step`` it waited for."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         return failures.certificate_failed(where, exc.verify_message)
     if isinstance(exc, ssl.SSLError):
@@ -123,12 +134,14 @@ def _connect_error(exc: BaseException, where: str) -> SendError:
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         if isinstance(exc.__context__, TimeoutError):
             # smtplib turns a read timeout into "Connection unexpectedly closed".
-            return failures.setup_timeout(where)
+            return failures.setup_timeout(where, timeout, step)
         return failures.setup_lost(where, exc)
     if isinstance(exc, smtplib.SMTPResponseException):
         return failures.setup_refused(where, exc.smtp_code, exc.smtp_error)
     if isinstance(exc, TimeoutError):
-        return failures.setup_timeout(where)
+        # Raised as is only by the TCP connect (and TLS handshake) itself.
+        connecting = step == "the greeting"
+        return failures.setup_timeout(where, timeout, step, connecting=connecting)
     if isinstance(exc, OSError):
         return failures.unreachable(where, exc.strerror or exc)
     if isinstance(exc, smtplib.SMTPException):

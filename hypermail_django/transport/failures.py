@@ -123,8 +123,25 @@ def setup_refused(where: str, code: int, reply: Reply) -> ConnectionFailed:
     )
 
 
-def setup_timeout(where: str) -> ConnectTimeout:
-    return ConnectTimeout(f"{where} did not answer in time", transient=True)
+def setup_timeout(
+    where: str,
+    timeout: float | None = None,
+    step: str | None = None,
+    *,
+    connecting: bool = False,
+) -> ConnectTimeout:
+    """No answer while opening a connection; ``step`` says what we waited for."""
+    if timeout is None or step is None:
+        text = f"{where} did not answer in time"
+    elif connecting:
+        text = f"{where} did not accept a connection within {timeout:g} s"
+    elif step == "the greeting":
+        text = (
+            f"No SMTP greeting from {where} within {timeout:g} s; is this an SMTP port?"
+        )
+    else:
+        text = no_answer(where, timeout, step)
+    return ConnectTimeout(text, transient=True)
 
 
 def setup_lost(where: str, detail: object) -> ConnectionLost:
