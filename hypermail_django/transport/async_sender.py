@@ -18,7 +18,6 @@ from .async_protocol import PipeliningProtocol
 from .attempts import arun_with_retries
 from .config import TransportConfig
 from .envelope import Envelope
-from .errors import SendError
 from .results import DeliveryStatus, RecipientStatus
 
 #: What aiosmtplib and the socket raise when the connection fails.
@@ -46,28 +45,22 @@ async def _drive(
 ) -> dict[str, RecipientStatus]:
     """Perform the dialogue's steps until it returns the attempt's outcome."""
     driver = _Driver(lease)
+    steps = talk.Stepper(dialogue)
     try:
-        step = next(dialogue)
-        while True:
+        for step in steps:
             try:
-                answer = await driver.perform(step)
-            except SendError:
-                raise  # Opening a connection failed: classified already.
+                steps.answer(await driver.perform(step))
             except _BROKEN as exc:
                 timed_out = isinstance(exc, aiosmtplib.SMTPTimeoutError)
-                step = dialogue.throw(talk.Broken(str(exc), timed_out=timed_out))
-            else:
-                step = dialogue.send(answer)
-    except StopIteration as done:
-        outcome: dict[str, RecipientStatus] = done.value
-        return outcome
+                steps.fail(exc, timed_out=timed_out)
     except asyncio.CancelledError:
         # Cancelled mid-transaction, replies may still be on their way: they
         # must never be read as the next message's.
         lease.discard()
         raise
     finally:
-        dialogue.close()
+        steps.close()
+    return steps.outcome
 
 
 class _Driver:

@@ -30,8 +30,9 @@ The rules it enforces (``docs/pool.md``, ``docs/retries.md``):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from . import failures
 from .commands import transaction_commands
@@ -51,6 +52,7 @@ __all__ = [
     "Reply",
     "Settle",
     "StaleConnection",
+    "Stepper",
     "Write",
     "attempt",
     "bdat_last",
@@ -147,6 +149,50 @@ class StaleConnection(Exception):
     """The server closed the connection before answering anything of the
     transaction: nothing of it was processed, so it is safe to replace the
     connection and try again at once."""
+
+
+class Stepper:
+    """Walks a dialogue for a driver: each step to perform, then its answer
+    (:meth:`answer`) or the failure of the connection (:meth:`fail`); at the
+    end, :attr:`outcome`. The drivers' whole loop is::
+
+        for step in stepper:
+            try:
+                stepper.answer(perform(step))
+            except <the library's connection errors> as exc:
+                stepper.fail(exc, timed_out=...)
+    """
+
+    def __init__(self, dialogue: Dialogue) -> None:
+        self._dialogue = dialogue
+        self._next: Step | None = None
+        self.outcome: dict[str, RecipientStatus] = {}
+        self._advance(dialogue.send, None)
+
+    def __iter__(self) -> Iterator[Step]:
+        while self._next is not None:
+            yield self._next
+
+    def answer(self, answer: Answer) -> None:
+        self._advance(self._dialogue.send, answer)
+
+    def fail(self, exc: BaseException, *, timed_out: bool) -> None:
+        """The step failed with ``exc``. A :class:`SendError` is already a
+        verdict (opening a connection failed, or the dialogue's own): raised
+        as it is; anything else is the connection breaking."""
+        if isinstance(exc, SendError):
+            raise exc
+        self._advance(self._dialogue.throw, Broken(str(exc), timed_out=timed_out))
+
+    def close(self) -> None:
+        self._dialogue.close()
+
+    def _advance(self, move: Callable[[Any], Step], argument: Any) -> None:
+        try:
+            self._next = move(argument)
+        except StopIteration as done:
+            self._next = None
+            self.outcome = done.value
 
 
 def attempt(

@@ -16,7 +16,6 @@ from . import dialogue as talk
 from .attempts import run_with_retries
 from .config import TransportConfig
 from .envelope import Envelope
-from .errors import SendError
 from .pool import Lease
 from .results import DeliveryStatus, RecipientStatus
 
@@ -42,25 +41,18 @@ def send_envelope(
 def _drive(dialogue: talk.Dialogue, lease: Lease) -> dict[str, RecipientStatus]:
     """Perform the dialogue's steps until it returns the attempt's outcome."""
     driver = _Driver(lease)
+    steps = talk.Stepper(dialogue)
     try:
-        step = next(dialogue)
-        while True:
+        for step in steps:
             try:
-                answer = driver.perform(step)
-            except SendError:
-                raise  # Opening a connection failed: classified already.
+                steps.answer(driver.perform(step))
             except _BROKEN as exc:
-                timed_out = isinstance(exc, TimeoutError) or isinstance(
-                    exc.__context__, TimeoutError
-                )
-                step = dialogue.throw(talk.Broken(str(exc), timed_out=timed_out))
-            else:
-                step = dialogue.send(answer)
-    except StopIteration as done:
-        outcome: dict[str, RecipientStatus] = done.value
-        return outcome
+                # smtplib turns a read timeout into SMTPServerDisconnected.
+                timed_out = isinstance(exc.__context__ or exc, TimeoutError)
+                steps.fail(exc, timed_out=timed_out)
     finally:
-        dialogue.close()
+        steps.close()
+    return steps.outcome
 
 
 class _Driver:
