@@ -17,6 +17,7 @@ from .async_pool import AsyncLease
 from .async_protocol import PipeliningProtocol
 from .attempts import arun_with_retries
 from .config import TransportConfig
+from .dialogue import ACQUIRE, CLOSE, DISCARD, Acquired, Read, Reply, Write
 from .envelope import Envelope
 from .results import DeliveryStatus, RecipientStatus
 
@@ -76,21 +77,21 @@ class _Driver:
         self.protocol: PipeliningProtocol | None = None
 
     async def perform(self, step: talk.Step) -> talk.Answer:
-        if type(step) is talk.Read:
+        if type(step) is Read:
             reply = await self._protocol().read_response(step.timeout)
-            return talk.Reply(reply.code, reply.message)
-        if type(step) is talk.Write:
+            return Reply(reply.code, reply.message)
+        if type(step) is Write:
             self._protocol().send(step.data, replies=step.replies)
-        elif step is talk.ACQUIRE:
+        elif step is ACQUIRE:
             self.smtp, fresh = await self.lease.acquire()
             protocol = self.smtp.protocol
             self.protocol = (
                 protocol if isinstance(protocol, PipeliningProtocol) else None
             )
-            return talk.Acquired(self.smtp.supports_extension, fresh)
-        elif step is talk.CLOSE:
+            return Acquired(self.smtp.supports_extension, fresh)
+        elif step is CLOSE:
             self._smtp().close()
-        elif step is talk.DISCARD:
+        elif step is DISCARD:
             self.lease.discard()
         elif isinstance(step, talk.Settle):
             await self.lease.settle(step.delivered)

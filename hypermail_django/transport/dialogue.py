@@ -31,8 +31,7 @@ The rules it enforces (``docs/pool.md``, ``docs/retries.md``):
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import failures
 from .commands import transaction_commands
@@ -66,16 +65,18 @@ __all__ = [
 EAGER_CHUNK_LIMIT = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Write:
+# The steps are named tuples: several are made for every message, and a
+# frozen dataclass costs five times as much to build.
+
+
+class Write(NamedTuple):
     """Send ``data`` in one write; ``replies`` replies are due for it."""
 
     data: bytes
     replies: int
 
 
-@dataclass(frozen=True, slots=True)
-class Read:
+class Read(NamedTuple):
     """Read the next reply, waiting at most ``timeout`` seconds."""
 
     timeout: float
@@ -83,8 +84,7 @@ class Read:
     """What the reply answers, for error texts: ``MAIL FROM``, ``RCPT TO``..."""
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(NamedTuple):
     """A server reply as both drivers hand it back."""
 
     code: int
@@ -109,16 +109,14 @@ ACQUIRE = _Step("ACQUIRE")
 DISCARD = _Step("DISCARD")
 
 
-@dataclass(frozen=True, slots=True)
-class Settle:
+class Settle(NamedTuple):
     """The attempt is over: give the connection back to the lease's care
     (dropped if it closed; counted against its message limit if ``delivered``)."""
 
     delivered: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Acquired:
+class Acquired(NamedTuple):
     """The driver's answer to ACQUIRE."""
 
     offers: Callable[[str], bool]
@@ -174,7 +172,11 @@ class Stepper:
             yield self._next
 
     def answer(self, answer: Answer) -> None:
-        self._advance(self._dialogue.send, answer)
+        try:  # _advance(), inlined: this runs for every step of every send.
+            self._next = self._dialogue.send(answer)
+        except StopIteration as done:
+            self._next = None
+            self.outcome = done.value
 
     def fail(self, exc: BaseException, *, timed_out: bool) -> None:
         """The step failed with ``exc``. A :class:`SendError` is already a
@@ -210,10 +212,12 @@ def attempt(
     while True:
         acquired = yield ACQUIRE
         assert isinstance(acquired, Acquired)
+        transaction = _Transaction(envelope, recipients, acquired.offers, config, where)
         try:
-            outcome = yield from _Transaction(
-                envelope, recipients, acquired.offers, config, where
-            ).run()
+            outcome = yield from transaction.converse()
+        except _ServerClosing:
+            # It said 421 at RCPT, then closed: the message never got in.
+            outcome = transaction.everyone_closing()
         except StaleConnection as exc:
             yield DISCARD
             if acquired.fresh:
@@ -272,14 +276,11 @@ class _Transaction:
         #: Set when the server said 421 at RCPT: it is closing.
         self.closing: RecipientStatus | None = None
 
-    def run(self) -> Dialogue:
-        try:
-            return (yield from self._converse())
-        except _ServerClosing:
-            # It said so: the message never got in.
-            return self._everyone(self.closing)
+    def everyone_closing(self) -> dict[str, RecipientStatus]:
+        """After a 421 at RCPT: everyone not refused is deferred."""
+        return self._everyone(self.closing)
 
-    def _converse(self) -> Dialogue:
+    def converse(self) -> Dialogue:
         yield from self._first_write()
         reply = yield from self._read("MAIL FROM")
         if reply.code == 421:
@@ -450,21 +451,11 @@ _UNCERTAIN = RecipientStatus(
 )
 
 
-def _crlf(data: bytes) -> bytes:
-    """``data`` with CRLF line ends and a final CRLF, as smtplib's ``data()``
-    and aiosmtplib's ``data()`` both send it (lone CR and LF become CRLF)."""
-    if b"\r" in data.replace(b"\r\n", b""):
-        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    if b"\n" in data.replace(b"\r\n", b""):
-        data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    return data if data.endswith(b"\r\n") else data + b"\r\n"
-
-
 def dot_stuffed(data: bytes) -> bytes:
     """The content as DATA carries it (RFC 5321 4.5.2): every line starting
     with a dot gets another one, and a line with a single dot ends it (plain
     replaces: five times faster than a multi-line regex on a 4 KB message)."""
-    stuffed = _crlf(data).replace(b"\n.", b"\n..")
+    stuffed = data.replace(b"\n.", b"\n..")  # CRLF already: see Envelope.
     if stuffed.startswith(b"."):
         stuffed = b"." + stuffed
     return stuffed + b".\r\n"
@@ -473,5 +464,4 @@ def dot_stuffed(data: bytes) -> bytes:
 def bdat_last(data: bytes) -> bytes:
     """The content as one last BDAT chunk (RFC 3030): sent as is, neither
     dot-stuffed nor ended by a dot, with the same line ends as for DATA."""
-    data = _crlf(data)
     return b"BDAT %d LAST\r\n" % len(data) + data

@@ -15,6 +15,7 @@ import socket
 from . import dialogue as talk
 from .attempts import run_with_retries
 from .config import TransportConfig
+from .dialogue import ACQUIRE, CLOSE, DISCARD, Acquired, Read, Reply, Write
 from .envelope import Envelope
 from .pool import Lease
 from .results import DeliveryStatus, RecipientStatus
@@ -65,19 +66,18 @@ class _Driver:
         self.conn: smtplib.SMTP | None = None
 
     def perform(self, step: talk.Step) -> talk.Answer:
-        if type(step) is talk.Read:
-            sock = self._socket()
-            sock.settimeout(step.timeout)
-            code, text = self._conn().getreply()
-            return talk.Reply(code, text.decode("utf-8", "replace"))
-        if type(step) is talk.Write:
+        if type(step) is Read:
+            self._socket().settimeout(step.timeout)
+            code, text = self.conn.getreply()  # type: ignore[union-attr]
+            return Reply(code, text.decode("utf-8", "replace"))
+        if type(step) is Write:
             self._socket().sendall(step.data)
-        elif step is talk.ACQUIRE:
+        elif step is ACQUIRE:
             self.conn, fresh = self.lease.acquire()
-            return talk.Acquired(self.conn.has_extn, fresh)
-        elif step is talk.CLOSE:
+            return Acquired(self.conn.has_extn, fresh)
+        elif step is CLOSE:
             self._conn().close()
-        elif step is talk.DISCARD:
+        elif step is DISCARD:
             self.lease.discard()
         elif isinstance(step, talk.Settle):
             self.lease.settle(step.delivered)
@@ -88,7 +88,7 @@ class _Driver:
         return self.conn
 
     def _socket(self) -> socket.socket:
-        sock = self._conn().sock
+        sock = self.conn.sock  # type: ignore[union-attr]
         if sock is None:
             raise smtplib.SMTPServerDisconnected("the connection is closed")
         return sock
