@@ -24,7 +24,7 @@ import aiosmtplib
 from .async_connection import aquit, is_alive, open_async_connection
 from .config import TransportConfig
 from .connection import QUIT_TIMEOUT
-from .pool import get_pool
+from .pool import get_pool, worn_out
 
 logger = logging.getLogger("hypermail_django.transport")
 
@@ -91,11 +91,7 @@ class AsyncConnectionPool:
         await asyncio.gather(*(aquit(p.smtp, QUIT_TIMEOUT) for p in idle))
 
     def worn_out(self, pooled: AsyncPooledConnection) -> bool:
-        config = self.config
-        return (
-            time.monotonic() - pooled.created_at > config.max_connection_age
-            or pooled.messages >= config.max_messages_per_connection
-        )
+        return worn_out(pooled.created_at, pooled.messages, self.config)
 
 
 class AsyncLease:

@@ -123,11 +123,16 @@ class ConnectionPool:
         return PooledConnection(smtp)
 
     def worn_out(self, pooled: PooledConnection) -> bool:
-        config = self.config
-        return (
-            time.monotonic() - pooled.created_at > config.max_connection_age
-            or pooled.messages >= config.max_messages_per_connection
-        )
+        return worn_out(pooled.created_at, pooled.messages, self.config)
+
+
+def worn_out(created_at: float, messages: int, config: TransportConfig) -> bool:
+    """Whether a connection opened at ``created_at`` (monotonic) that carried
+    ``messages`` is due for retirement; for the sync and async pools alike."""
+    return (
+        time.monotonic() - created_at > config.max_connection_age
+        or messages >= config.max_messages_per_connection
+    )
 
 
 class Lease:
