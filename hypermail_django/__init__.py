@@ -1,8 +1,9 @@
 """hypermail-django: production email for Django.
 
 The backend is ``hypermail_django.backends.FluxMailBackend``; this module gathers
-the helpers around it. Settings files import it (``options_from_env``), so
-everything that pulls in Django's mail machinery is imported on first use.
+the helpers around it. Settings files import it (``options_from_env``), and
+``hypermail_django.transport`` and ``hypermail_django.testing`` promise not to
+load Django, so every name here is imported on first use.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .env import options_from_env, settings_from_env
-from .exceptions import FluxMailException
-from .transport import DeliveryStatus, RecipientStatus
+from .transport.results import DeliveryStatus, RecipientStatus
 
 if TYPE_CHECKING:
+    from .env import options_from_env, settings_from_env
+    from .exceptions import FluxMailException
     from .auth.emails import send_password_reset_email
     from .auth.tokens import generate_reset_token
     from .background import (
@@ -63,6 +64,9 @@ __all__ = [
 #: Public name -> the module that defines it, imported when first used.
 _LAZY = {
     "EmailTemplate": ".email_template",
+    "FluxMailException": ".exceptions",
+    "options_from_env": ".env",
+    "settings_from_env": ".env",
     "HypermailMessage": ".message",
     "TemplatedEmail": ".templated",
     "aenqueue_messages": ".background",

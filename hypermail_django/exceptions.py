@@ -29,6 +29,7 @@ from .transport.errors import (
     SMTPUTF8Unsupported,
     TLSFailed,
 )
+from .transport.probe import ProbeFailed
 
 if TYPE_CHECKING:
     from .template_errors import TemplateNotFound
@@ -53,6 +54,7 @@ __all__ = [
     "InvalidEmail",
     "InvalidMessage",
     "InvalidPriority",
+    "ProbeFailed",
     "RecipientsRefused",
     "ReplyTimeout",
     "SMTPUTF8Unsupported",
