@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 from .transport.results import DeliveryStatus, RecipientStatus
 
 if TYPE_CHECKING:
-    from .env import options_from_env, settings_from_env
-    from .exceptions import FluxMailException
     from .auth.emails import send_password_reset_email
     from .auth.tokens import generate_reset_token
     from .background import (
@@ -26,6 +24,8 @@ if TYPE_CHECKING:
     )
     from .bulk import asend_bulk, send_bulk
     from .email_template import EmailTemplate
+    from .env import options_from_env, settings_from_env
+    from .exceptions import FluxMailException
     from .health import test_connection
     from .mailers import get_mailer
     from .message import HypermailMessage
