@@ -31,7 +31,7 @@ The rules it enforces (``docs/pool.md``, ``docs/retries.md``):
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from . import failures
 from .commands import transaction_commands
@@ -129,6 +129,10 @@ Step = Write | Read | _Step | Settle
 #: What a driver sends back: a reply for Read, the connection for ACQUIRE.
 Answer = Reply | Acquired | None
 Dialogue = Generator[Step, Answer, dict[str, RecipientStatus]]
+T = TypeVar("T")
+#: The transaction's own generators: what is sent in is the answer to the
+#: step they yielded (a Reply for a Read), so they take it as that.
+Talk = Generator[Step, Any, T]
 
 
 class Broken(Exception):
@@ -214,7 +218,11 @@ def attempt(
         assert isinstance(acquired, Acquired)
         transaction = _Transaction(envelope, recipients, acquired.offers, config, where)
         try:
-            outcome = yield from transaction.converse()
+            try:
+                outcome = yield from transaction.converse()
+            except Broken as broken:
+                yield CLOSE
+                raise transaction.failure(broken) from None
         except _ServerClosing:
             # It said 421 at RCPT, then closed: the message never got in.
             outcome = transaction.everyone_closing()
@@ -275,14 +283,32 @@ class _Transaction:
         self.accepted: list[str] = []
         #: Set when the server said 421 at RCPT: it is closing.
         self.closing: RecipientStatus | None = None
+        #: The reply the step under way waits for (None: a write), and how long.
+        self.awaiting: str | None = None
+        self.wait = config.timeout
 
     def everyone_closing(self) -> dict[str, RecipientStatus]:
         """After a 421 at RCPT: everyone not refused is deferred."""
         return self._everyone(self.closing)
 
-    def converse(self) -> Dialogue:
-        yield from self._first_write()
-        reply = yield from self._read("MAIL FROM")
+    def converse(self) -> Talk[dict[str, RecipientStatus]]:
+        """The transaction. A :class:`Broken` thrown in at any step leaves it
+        (reads and writes are plain steps, not sub-generators: each level of
+        ``yield from`` costs every step of every send); :meth:`failure` says
+        what it means."""
+        if self.pipelined:
+            flight = self.mail + b"".join(self.rcpts)
+            if not self.chunked:
+                flight += b"DATA\r\n"
+            if self.eager:
+                flight += bdat_last(self.envelope.data)
+            replies = 1 + len(self.rcpts) + self._trailing_replies()
+            yield self._writing(flight, replies)
+            self.content_sent = self.eager
+        else:
+            yield self._writing(self.mail, 1)
+        reply: Reply = yield self._reading("MAIL FROM")
+        self.answered = True
         if reply.code == 421:
             yield CLOSE
             raise StaleConnection(reply.text)
@@ -294,8 +320,8 @@ class _Transaction:
 
         for rcpt, line in zip(self.recipients, self.rcpts, strict=True):
             if not self.pipelined:
-                yield from self._write(line, 1)
-            reply = yield from self._read("RCPT TO")
+                yield self._writing(line, 1)
+            reply = yield self._reading("RCPT TO")
             if reply.code in (250, 251):
                 self.accepted.append(rcpt)
                 continue
@@ -331,19 +357,7 @@ class _Transaction:
         """Replies due after the RCPTs' in the first write: DATA's, or BDAT's."""
         return 1 if self.pipelined and (self.eager or not self.chunked) else 0
 
-    def _first_write(self) -> Generator[Step, Answer, None]:
-        if not self.pipelined:
-            yield from self._write(self.mail, 1)
-            return
-        flight = self.mail + b"".join(self.rcpts)
-        if not self.chunked:
-            flight += b"DATA\r\n"
-        if self.eager:
-            flight += bdat_last(self.envelope.data)
-        yield from self._write(flight, 1 + len(self.rcpts) + self._trailing_replies())
-        self.content_sent = self.eager
-
-    def _data(self) -> Generator[Step, Answer, Reply | None]:
+    def _data(self) -> Talk[Reply | None]:
         """DATA, then the dot-stuffed content once the server said 354.
 
         Pipelined, DATA already went out with MAIL and RCPT; if no recipient
@@ -354,18 +368,20 @@ class _Transaction:
         if not self.pipelined:
             if not self.accepted:
                 return None
-            yield from self._write(b"DATA\r\n", 1)
-        reply = yield from self._read("DATA")
+            yield self._writing(b"DATA\r\n", 1)
+        reply: Reply = yield self._reading("DATA")
         if reply.code != 354:
             return reply
         if not self.accepted:
-            yield from self._write(b".\r\n", 1)
-            return (yield from self._read("the end of an empty message"))
-        yield from self._write(dot_stuffed(self.envelope.data), 1)
+            yield self._writing(b".\r\n", 1)
+            empty: Reply = yield self._reading("the end of an empty message")
+            return empty
+        yield self._writing(dot_stuffed(self.envelope.data), 1)
         self.content_sent = True
-        return (yield from self._read("the end of the message"))
+        end: Reply = yield self._reading("the end of the message")
+        return end
 
-    def _chunk(self) -> Generator[Step, Answer, Reply | None]:
+    def _chunk(self) -> Talk[Reply | None]:
         """The content as one ``BDAT <size> LAST`` (RFC 3030); its reply.
 
         An eager chunk already went out with MAIL and RCPT: only its reply is
@@ -374,40 +390,34 @@ class _Transaction:
         if not self.eager:
             if not self.accepted:
                 return None
-            yield from self._write(bdat_last(self.envelope.data), 1)
+            yield self._writing(bdat_last(self.envelope.data), 1)
             self.content_sent = True
-        return (yield from self._read("BDAT LAST (the end of the message)"))
+        end: Reply = yield self._reading("BDAT LAST (the end of the message)")
+        return end
 
-    def _write(self, data: bytes, replies: int) -> Generator[Step, Answer, None]:
-        try:
-            yield Write(data, replies)
-        except Broken as broken:
-            yield CLOSE
-            raise self._failure(broken, "a write") from None
+    def _writing(self, data: bytes, replies: int) -> Write:
+        """The step that writes ``data``; a failure now is a failed write."""
+        self.awaiting = None
+        return Write(data, replies)
 
-    def _read(self, awaiting: str) -> Generator[Step, Answer, Reply]:
+    def _reading(self, awaiting: str) -> Read:
+        """The step that reads the reply to ``awaiting``, for as long as it
+        may take: ``data_timeout`` once the whole content is out."""
         config = self.config
-        timeout = config.data_timeout if self.content_sent else config.timeout
-        try:
-            reply = yield Read(timeout, awaiting)
-        except Broken as broken:
-            yield CLOSE
-            raise self._failure(broken, awaiting, timeout) from None
-        assert isinstance(reply, Reply)
-        self.answered = True
-        return reply
+        self.wait = config.data_timeout if self.content_sent else config.timeout
+        self.awaiting = awaiting
+        return Read(self.wait, awaiting)
 
-    def _failure(
-        self, broken: Broken, awaiting: str, timeout: float | None = None
-    ) -> Exception:
-        """What a broken connection means at this point of the transaction."""
+    def failure(self, broken: Broken) -> Exception:
+        """What the connection breaking means at this point of the transaction."""
         if self.closing is not None:
             return _ServerClosing()
         if not self.answered and not broken.timed_out:
             return StaleConnection(str(broken))
+        awaiting, timed_out = self.awaiting, broken.timed_out
         if self.content_sent:
-            if timeout is not None and broken.timed_out:
-                detail = failures.no_answer(self.where, timeout, awaiting)
+            if timed_out and awaiting is not None:
+                detail = failures.no_answer(self.where, self.wait, awaiting)
             else:
                 detail = f"{self.where} closed the connection ({broken})"
             return failures.delivery_uncertain(
@@ -416,8 +426,8 @@ class _Transaction:
                 self._everyone(_UNCERTAIN),
                 retry=self.config.retry_uncertain,
             )
-        if broken.timed_out and timeout is not None:
-            return failures.reply_timeout(self.where, timeout, awaiting)
+        if timed_out and awaiting is not None:
+            return failures.reply_timeout(self.where, self.wait, awaiting)
         return failures.lost_while_sending(self.envelope, broken)
 
     def _everyone(self, status: RecipientStatus | None) -> dict[str, RecipientStatus]:
