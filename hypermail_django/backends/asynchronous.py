@@ -38,6 +38,9 @@ class AsyncSendingMixin:
         fail_silently: bool
 
         @property
+        def mailer_name(self) -> str: ...
+
+        @property
         def transport_config(self) -> TransportConfig: ...
 
         def _prepare_all(
@@ -81,6 +84,7 @@ class AsyncSendingMixin:
                         continue
                     raise
                 message.hypermail_status = record_suppressed(status, envelope)
+                status.mailer = self.mailer_name
                 await signals.post_send.asend(
                     sender=type(self),
                     message=message,
@@ -99,6 +103,12 @@ class AsyncSendingMixin:
         lease = AsyncLease(get_async_pool(config))
         try:
             status = await asend_envelope(envelope, lease, config)
+        except SendError as error:
+            if error.status is not None:
+                error.status.mailer = self.mailer_name
+            raise
         finally:
             await lease.release()
-        return record_suppressed(status, envelope)
+        status = record_suppressed(status, envelope)
+        status.mailer = self.mailer_name
+        return status

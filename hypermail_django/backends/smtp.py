@@ -175,10 +175,16 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
                 if lease is not self._lease:
                     lease.release()
 
+    @property
+    def mailer_name(self) -> str:
+        """The alias recorded as ``hypermail_status.mailer``."""
+        return self.alias or "default"
+
     def _record_failure(
         self, message: EmailMessage, envelope: Envelope, error: SendError
     ) -> DeliveryStatus:
         status = error.status or DeliveryStatus(message_id=envelope.message_id)
+        status.mailer = self.mailer_name
         message.hypermail_status = record_suppressed(status, envelope)
         logger.error("Message %s was not sent: %s", envelope.message_id, error)
         return status
@@ -194,12 +200,18 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         with self._lock:
             lease = self._lease or Lease(get_pool(config))
             try:
-                return record_suppressed(
+                status = record_suppressed(
                     send_envelope(envelope, lease, config), envelope
                 )
+            except SendError as error:
+                if error.status is not None:
+                    error.status.mailer = self.mailer_name
+                raise
             finally:
                 if lease is not self._lease:
                     lease.release()
+        status.mailer = self.mailer_name
+        return status
 
     def _deliver(
         self,
@@ -224,6 +236,7 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
                 return False
             raise
         message.hypermail_status = record_suppressed(status, envelope)
+        status.mailer = self.mailer_name
         signals.post_send.send(
             sender=type(self),
             message=message,

@@ -28,7 +28,12 @@ from .account import BulkAccount, BulkResult, OnError, OnSuccess
 from .preparation import prepare_stream, worker_count
 from .progress import BulkProgress
 from .rate import RateLimiter
-from .sending import default_concurrency, limiter_for, send_one_by_one
+from .sending import (
+    default_concurrency,
+    has_transport,
+    limiter_for,
+    send_one_by_one,
+)
 
 _END = object()
 
@@ -52,8 +57,10 @@ async def asend_bulk(
     async with aoutcome_batch():
         with BulkProgress(progress, total) as bar:
             account = BulkAccount(backend, bar, on_success, on_error)
-            if not hasattr(backend, "adeliver"):
-                await sync_to_async(send_one_by_one)(backend, messages, account)
+            if not hasattr(backend, "adeliver") or not has_transport(backend):
+                await sync_to_async(send_one_by_one)(
+                    backend, messages, account, limiter
+                )
             else:
                 processes = worker_count(processes)
                 await _send_concurrently(

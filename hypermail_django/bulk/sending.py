@@ -57,8 +57,8 @@ def send_bulk(
     total = len(messages) if isinstance(messages, Sized) else None
     with BulkProgress(progress, total) as bar, outcome_batch():
         account = BulkAccount(backend, bar, on_success, on_error)
-        if not hasattr(backend, "deliver"):
-            send_one_by_one(backend, messages, account)
+        if not hasattr(backend, "deliver") or not has_transport(backend):
+            send_one_by_one(backend, messages, account, limiter)
         else:
             _send_in_parallel(
                 backend,
@@ -92,11 +92,23 @@ def default_concurrency(config: TransportConfig, concurrency: int | None) -> int
     return max(1, min(4, config.pool_size))
 
 
+def has_transport(backend: Any) -> bool:
+    """Whether ``backend`` has one SMTP transport of its own (not a router,
+    whose members each have theirs)."""
+    return isinstance(getattr(type(backend), "transport_config", None), property)
+
+
 def send_one_by_one(
-    backend: Any, messages: Iterable[EmailMessage], account: BulkAccount
+    backend: Any,
+    messages: Iterable[EmailMessage],
+    account: BulkAccount,
+    limiter: RateLimiter | None = None,
 ) -> None:
-    """For backends without a transport (locmem, memory, console): one at a time."""
+    """For backends without one transport (locmem, memory, console, a
+    ``RoutingBackend``): one at a time, paced by ``limiter``."""
     for index, message in enumerate(messages):
+        if limiter is not None:
+            limiter.acquire()
         try:
             sent = backend.send_messages([message])
         except Exception as error:
