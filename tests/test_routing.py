@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import smtplib
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -531,3 +535,54 @@ def test_a_router_that_reaches_itself_is_refused(
     assert raised.value.code == "invalid_routing"
     assert "routes back to itself" in str(raised.value)
     assert server.messages == []
+
+
+def check_ids() -> list[str]:
+    from django.core import checks
+
+    return [message.id or "" for message in checks.run_checks(tags=["hypermail"])]
+
+
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [
+        ({"router": router("a", strategy="random")}, "hypermail.E050"),
+        ({"router": router("a", weights={"a": -1})}, "hypermail.E050"),
+        ({"router": router("a", "ghost")}, "hypermail.E051"),
+        ({"router": router("a", "router")}, "hypermail.E052"),
+        ({"router": router("a", "other"), "other": router("router")}, "hypermail.E052"),
+    ],
+)
+def test_bad_routing_is_reported_at_start_up(
+    server: SMTPTestServer, entries: dict[str, Any], expected: str
+) -> None:
+    with mailers(a=flux(server), **entries):
+        assert expected in check_ids()
+
+
+def test_a_good_router_passes_the_checks(
+    server: SMTPTestServer, backup: SMTPTestServer
+) -> None:
+    with mailers(
+        router=router("a", "b", strategy="weighted", weights={"a": 2, "b": 1}),
+        a=flux(server),
+        b=flux(backup),
+    ):
+        assert not [i for i in check_ids() if i.startswith("hypermail.E05")]
+
+
+def test_the_example_runs() -> None:
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "examples/routing.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "delivered by: backup" in result.stdout
+    assert "primary copies: [], backup copies: ['alice@example.com']" in result.stdout
+    assert "backup copies: ['alice@example.com', 'bob@example.com']" in result.stdout
+    assert "through primary: 3, through other: 3" in result.stdout
