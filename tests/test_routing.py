@@ -586,3 +586,142 @@ def test_the_example_runs() -> None:
     assert "primary copies: [], backup copies: ['alice@example.com']" in result.stdout
     assert "backup copies: ['alice@example.com', 'bob@example.com']" in result.stdout
     assert "through primary: 3, through other: 3" in result.stdout
+
+
+# -- background delivery -------------------------------------------------------
+
+
+@pytest.fixture
+def kept_tasks() -> Iterator[Any]:
+    from hypermail_django.background.framework import MODULE, task_backends
+
+    dummy = f"{MODULE}.backends.dummy.DummyBackend"
+    with override_settings(TASKS={"default": {"BACKEND": dummy}}):
+        yield task_backends["default"]
+
+
+def run_task(result: Any) -> Any:
+    from hypermail_django.background.framework import TaskContext
+
+    return result.task.call(
+        TaskContext(task_result=result), *result.args, **result.kwargs
+    )
+
+
+def test_background_delivery_routes_in_the_worker(
+    server: SMTPTestServer, backup: SMTPTestServer, kept_tasks: Any
+) -> None:
+    from hypermail_django.background import enqueue_messages
+
+    server.fail("RCPT", "451 4.2.1 Mailbox busy", match="b@x.org")
+    with mailers(
+        router=router("down", "primary", "backup"),
+        down=flux(closed_port()),
+        primary=flux(server),
+        backup=flux(backup),
+    ):
+        (result,) = enqueue_messages([msg("a@x.org", "b@x.org")], using="router")
+        summary = run_task(result)
+    assert summary["sent"] == ["a@x.org", "b@x.org"]
+    assert summary["requeued_as"] is None
+    assert received(server) == ["a@x.org"]
+    assert received(backup) == ["b@x.org"]
+
+
+def test_background_delivery_requeues_when_every_member_is_down(
+    kept_tasks: Any, backup: SMTPTestServer
+) -> None:
+    from hypermail_django.background import enqueue_messages
+
+    with mailers(
+        router=router("one", "two"),
+        one=flux(closed_port()),
+        two=flux(closed_port()),
+    ):
+        (result,) = enqueue_messages([msg("a@x.org")], using="router")
+        summary = run_task(result)
+    assert summary["sent"] == []
+    assert summary["deferred"] == ["a@x.org"]
+    assert summary["requeued_as"] is not None
+
+
+# -- health checks ---------------------------------------------------------------
+
+
+def test_test_connection_accepts_the_bridge_aliases(server: SMTPTestServer) -> None:
+    from hypermail_django import test_connection
+
+    with mailers(primary=flux(server)):
+        report = test_connection("primary")
+    assert report["ok"] is True
+    assert report["port"] == server.port
+
+
+def mailcheck(*args: str) -> tuple[int, list[dict[str, Any]]]:
+    import io
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    code = 0
+    try:
+        call_command("mailcheck", *args, "--json", stdout=out)
+    except CommandError as error:
+        code = error.returncode
+    return code, [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_mailcheck_all_reports_each_member_and_the_router(
+    server: SMTPTestServer,
+) -> None:
+    with mailers(
+        router=router("primary", "down"), primary=flux(server), down=flux(closed_port())
+    ):
+        code, reports = mailcheck("--all")
+    by_alias = {report["alias"]: report for report in reports}
+    assert by_alias["primary"]["status"] == "healthy"
+    assert by_alias["down"]["status"] == "unhealthy"
+    assert by_alias["router"]["status"] == "healthy"
+    members = {m["alias"]: m["status"] for m in by_alias["router"]["members"]}
+    assert members == {"primary": "healthy", "down": "unhealthy"}
+    assert code == 1  # one mailer (down) is unhealthy
+
+
+def test_mailcheck_of_a_router_with_every_member_down_is_unhealthy() -> None:
+    with mailers(
+        router=router("one", "two"), one=flux(closed_port()), two=flux(closed_port())
+    ):
+        code, reports = mailcheck("--using", "router")
+    assert code == 1
+    assert reports[0]["status"] == "unhealthy"
+    assert reports[0]["ok"] is False
+
+
+def test_a_passing_mailcheck_probe_ends_a_cooldown(
+    server: SMTPTestServer, backup: SMTPTestServer
+) -> None:
+    server.fail("CONNECT", "421 4.3.2 Busy", times=1)
+    with mailers(
+        router=router("primary", "backup", failure_threshold=1, cooldown=3600),
+        primary=flux(server),
+        backup=flux(backup),
+    ):
+        get_mailer("router").send_messages([msg("first@x.org")])
+        assert received(backup) == ["first@x.org"]
+        mailcheck("--using", "router")
+        message = msg("again@x.org")
+        get_mailer("router").send_messages([message])
+    assert message.hypermail_status.mailer == "primary"
+
+
+def test_mailcheck_human_output_lists_the_members(server: SMTPTestServer) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    with mailers(router=router("primary"), primary=flux(server)):
+        call_command("mailcheck", "--using", "router", stdout=out)
+    assert "routes to" in out.getvalue()
+    assert "primary      healthy" in out.getvalue()
