@@ -53,6 +53,7 @@ __all__ = [
     "InvalidEmail",
     "InvalidMessage",
     "InvalidPriority",
+    "RateLimited",
     "RecipientsRefused",
     "ReplyTimeout",
     "SMTPUTF8Unsupported",
@@ -61,6 +62,16 @@ __all__ = [
     "TLSFailed",
     "TemplateNotFound",
 ]
+
+
+class RateLimited(SendError):
+    """A mailer's ``max_per_*`` or ``max_connections`` limit was reached and
+    stayed reached for ``limit_wait`` seconds. Nothing was sent; transient."""
+
+    default_code = "rate_limited"
+
+    def __init__(self, message: str) -> None:
+        SendError.__init__(self, message, transient=True)
 
 
 class ConfigurationError(FluxMailException, ImproperlyConfigured, ValueError):

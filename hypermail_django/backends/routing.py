@@ -23,7 +23,8 @@ from django.core.mail.backends.base import BaseEmailBackend
 from .. import signals
 from ..compat import init_base_backend, mailers_configured
 from ..conf import resolve_preparation_options
-from ..exceptions import ConfigurationError, SendError
+from ..exceptions import ConfigurationError, RateLimited, SendError
+from ..limits import limit_mode
 from ..routing.moves import NOT_CONNECTED, member_failed, nothing_accepted, to_move
 from ..routing.options import (
     ROUTING_BACKEND,
@@ -206,7 +207,13 @@ class RoutingBackend(PreparingBackendMixin, BaseEmailBackend):
             if pending is None:
                 break
             member = self.member(alias)
-            route.record(alias, self._attempt(member, pending))
+            with limit_mode("skip"):  # A member at its limit: the next one.
+                route.record(alias, self._attempt(member, pending))
+        if route.pending is not None and route.limited:
+            # Every member left was at its limit: wait for the first one (or
+            # pace, in bulk) as a plain mailer would.
+            alias = route.limited[0]
+            route.record(alias, self._attempt(self.member(alias), route.pending))
         return route.finish()
 
     async def adeliver(self, envelope: Envelope) -> DeliveryStatus:
@@ -217,13 +224,20 @@ class RoutingBackend(PreparingBackendMixin, BaseEmailBackend):
             pending = route.pending
             if pending is None:
                 break
-            member = await sync_to_async(self.member)(alias)
-            if hasattr(member, "adeliver"):
-                attempt = await _aattempt(member, pending)
-            else:
-                attempt = await sync_to_async(self._attempt)(member, pending)
+            with limit_mode("skip"):
+                attempt = await self._aattempt(alias, pending)
+            await _maybe_thread(self, route.record, alias, attempt)
+        if route.pending is not None and route.limited:
+            alias = route.limited[0]
+            attempt = await self._aattempt(alias, route.pending)
             await _maybe_thread(self, route.record, alias, attempt)
         return route.finish()
+
+    async def _aattempt(self, alias: str, envelope: Envelope) -> Attempt:
+        member = await sync_to_async(self.member)(alias)
+        if hasattr(member, "adeliver"):
+            return await _aattempt(member, envelope)
+        return await sync_to_async(self._attempt)(member, envelope)
 
     def _attempt(self, member: Any, envelope: Envelope) -> Attempt:
         if hasattr(member, "deliver"):
@@ -245,6 +259,8 @@ class Route:
         self.pending: Envelope | None = envelope
         self.error: SendError | None = None
         self.last_mailer: str | None = None
+        #: Members that were at their sending limit, in the order tried.
+        self.limited: list[str] = []
 
     def record(self, alias: str, attempt: Attempt) -> None:
         """Take one member's outcome; decide who, if anyone, moves on."""
@@ -258,7 +274,10 @@ class Route:
         if error is not None:
             self.error = error
         state = self.router.state
-        if member_failed(status, error):
+        if isinstance(error, RateLimited):
+            if alias not in self.limited:
+                self.limited.append(alias)
+        elif member_failed(status, error):
             state.failed(alias)
         else:
             state.succeeded(alias)

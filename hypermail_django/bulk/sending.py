@@ -20,6 +20,7 @@ from django.core.mail import EmailMessage
 
 from ..batching import outcome_batch
 from ..exceptions import FluxMailException, SendError
+from ..limits import MailerLimits, hold, limit_mode
 from ..mailers import get_mailer
 from ..outbound import record_suppressed
 from ..transport import Envelope, Lease, TransportConfig, get_pool, send_envelope
@@ -58,7 +59,8 @@ def send_bulk(
     with BulkProgress(progress, total) as bar, outcome_batch():
         account = BulkAccount(backend, bar, on_success, on_error)
         if not hasattr(backend, "deliver") or not has_transport(backend):
-            send_one_by_one(backend, messages, account, limiter)
+            with limit_mode("pace"):
+                send_one_by_one(backend, messages, account, limiter)
         else:
             _send_in_parallel(
                 backend,
@@ -188,7 +190,9 @@ def _send_in_parallel(
     outcomes: _Outcomes = queue.SimpleQueue()
     senders = [
         threading.Thread(
-            target=_sender, args=(config, limiter, backlog, outcomes), daemon=True
+            target=_sender,
+            args=(config, limiter, backlog, outcomes, getattr(backend, "limits", None)),
+            daemon=True,
         )
         for _ in range(width)
     ]
@@ -234,17 +238,21 @@ def _sender(
     limiter: RateLimiter,
     backlog: Backlog,
     outcomes: _Outcomes,
+    limits: MailerLimits | None = None,
 ) -> None:
-    """One connection's loop: take an envelope, wait for a slot, send, report."""
+    """One connection's loop: take an envelope, wait for a slot, send, report.
+
+    The mailer's shared limits pace the loop (no ``rate_limited`` failures).
+    """
     lease = Lease(get_pool(config))
     try:
         while (item := backlog.take()) is not None:
             index, message, envelope = item
             limiter.acquire()
             try:
-                outcome: Any = record_suppressed(
-                    send_envelope(envelope, lease, config), envelope
-                )
+                with hold(limits, pace=True):
+                    sent = send_envelope(envelope, lease, config)
+                outcome: Any = record_suppressed(sent, envelope)
             except Exception as error:  # Counted, whatever it is: never lost.
                 if isinstance(error, SendError) and error.status is not None:
                     record_suppressed(error.status, envelope)
