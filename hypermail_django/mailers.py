@@ -3,7 +3,8 @@
 System checks and ``manage.py mailcheck`` look at every mailer a project
 configures: each ``MAILERS`` alias on Django 6.1, or the one mailer that
 ``EMAIL_BACKEND`` and the ``EMAIL_*`` settings describe on Django 5.2 and 6.0
-(and on 6.1 without ``MAILERS``). They must neither connect anywhere nor build a
+(and on 6.1 without ``MAILERS``), plus the aliases of ``HYPERMAIL_MAILERS``,
+the ``MAILERS`` shape for 5.2 and 6.0 (the bridge to 6.1). They must neither connect anywhere nor build a
 backend they do not understand (a file-based backend creates its directory), so
 this module describes mailers first, and builds only a ``FluxMailBackend``.
 """
@@ -199,8 +200,7 @@ def _legacy_spec() -> MailerSpec:
 
 
 def _bridge_spec(alias: str, config: Any) -> MailerSpec:
-    spec = _spec(alias, config, setting="HYPERMAIL_MAILERS")
-    return spec
+    return _spec(alias, config, setting="HYPERMAIL_MAILERS")
 
 
 def _spec(alias: str, config: Any, setting: str = "MAILERS") -> MailerSpec:
