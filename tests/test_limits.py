@@ -375,3 +375,11 @@ def test_four_processes_share_the_limits_through_the_database_cache(
     )
     results = run_processes(server, config)
     assert_shared_limits_held(server, results)
+
+
+def test_a_bad_limit_is_reported_at_start_up(server: SMTPTestServer) -> None:
+    from django.core import checks
+
+    with mailers(limited=flux(server, max_per_hour=0)):
+        messages = checks.run_checks(tags=["hypermail"])
+    assert any(m.id == "hypermail.E003" and "max_per_hour" in m.msg for m in messages)

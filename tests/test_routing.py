@@ -725,3 +725,91 @@ def test_mailcheck_human_output_lists_the_members(server: SMTPTestServer) -> Non
         call_command("mailcheck", "--using", "router", stdout=out)
     assert "routes to" in out.getvalue()
     assert "primary      healthy" in out.getvalue()
+
+
+def test_a_slow_primary_times_out_and_fails_over(
+    server: SMTPTestServer, backup: SMTPTestServer
+) -> None:
+    server.delay("CONNECT", 2)  # No greeting within the primary's timeout.
+    with mailers(
+        router=router("primary", "backup"),
+        primary=flux(server, timeout=0.3),
+        backup=flux(backup),
+    ):
+        message = msg()
+        get_mailer("router").send_messages([message])
+    assert received(backup) == ["a@x.org"]
+    assert message.hypermail_status.mailer == "backup"
+
+
+def test_shared_state_in_a_django_cache_keeps_one_turn(
+    server: SMTPTestServer, backup: SMTPTestServer
+) -> None:
+    from django.core.cache import caches
+
+    cache = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    with override_settings(CACHES={"default": cache, "routing": cache}):
+        caches["routing"].clear()
+        with mailers(
+            router=router("one", "two", strategy="round_robin", limits_cache="routing"),
+            one=flux(server),
+            two=flux(backup),
+        ):
+            # Two router instances (as two requests build them) share the turn.
+            for number in range(6):
+                get_mailer("router").send_messages([msg(f"r{number}@x.org")])
+        assert caches["routing"].get("hypermail:route:router:turn") == 6
+    assert [len(server.messages), len(backup.messages)] == [3, 3]
+
+
+def test_async_round_robin_and_failover(
+    server: SMTPTestServer, backup: SMTPTestServer
+) -> None:
+    from hypermail_django import asend_mail
+    from hypermail_django.transport.async_pool import aclose_async_pools
+
+    with mailers(
+        router=router("one", "down", "two", strategy="round_robin"),
+        one=flux(server),
+        down=flux(closed_port()),
+        two=flux(backup),
+    ):
+
+        async def send() -> None:
+            try:
+                for number in range(6):
+                    await asend_mail(
+                        "Hi", "Body", "f@x.org", [f"r{number}@x.org"], using="router"
+                    )
+            finally:
+                await aclose_async_pools()
+
+        asyncio.run(send())
+    everyone = received(server) + received(backup)
+    assert sorted(everyone) == sorted(f"r{number}@x.org" for number in range(6))
+    assert len(server.messages) >= 2
+    assert len(backup.messages) >= 2
+
+
+def test_async_bulk_through_a_router(
+    server: SMTPTestServer, backup: SMTPTestServer
+) -> None:
+    from hypermail_django import asend_bulk
+    from hypermail_django.transport.async_pool import aclose_async_pools
+
+    server.fail("CONNECT", "421 4.3.2 Busy")
+    with mailers(
+        router=router("primary", "backup"), primary=flux(server), backup=flux(backup)
+    ):
+        messages = [msg(f"r{number}@x.org") for number in range(5)]
+
+        async def send() -> Any:
+            try:
+                return await asend_bulk(messages, using="router", progress=False)
+            finally:
+                await aclose_async_pools()
+
+        result = asyncio.run(send())
+    assert result["sent"] == 5
+    assert received(backup) == sorted(f"r{number}@x.org" for number in range(5))
+    assert server.messages == []
