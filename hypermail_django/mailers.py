@@ -4,9 +4,10 @@ System checks and ``manage.py mailcheck`` look at every mailer a project
 configures: each ``MAILERS`` alias on Django 6.1, or the one mailer that
 ``EMAIL_BACKEND`` and the ``EMAIL_*`` settings describe on Django 5.2 and 6.0
 (and on 6.1 without ``MAILERS``), plus the aliases of ``HYPERMAIL_MAILERS``,
-the ``MAILERS`` shape for 5.2 and 6.0 (the bridge to 6.1). They must neither connect anywhere nor build a
-backend they do not understand (a file-based backend creates its directory), so
-this module describes mailers first, and builds only a ``FluxMailBackend``.
+the ``MAILERS`` shape for 5.2 and 6.0 (the bridge to 6.1). They must neither
+connect anywhere nor build a backend they do not understand (a file-based
+backend creates its directory), so this module describes mailers first, and
+builds only a ``FluxMailBackend``.
 """
 
 from __future__ import annotations

@@ -813,3 +813,28 @@ def test_async_bulk_through_a_router(
     assert result["sent"] == 5
     assert received(backup) == sorted(f"r{number}@x.org" for number in range(5))
     assert server.messages == []
+
+
+def test_each_member_is_probed_by_the_send_that_tries_it(
+    server: SMTPTestServer, backup: SMTPTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(order, "clock", lambda: now[0])
+    server.fail("CONNECT", "421 4.3.2 Busy", times=1)
+    backup.fail("CONNECT", "421 4.3.2 Busy", times=1)
+    with mailers(
+        router=router("primary", "backup", failure_threshold=1, cooldown=0.5),
+        primary=flux(server),
+        backup=flux(backup),
+    ):
+        with pytest.raises(SendError):
+            get_mailer("router").send_messages([msg("lost@x.org")])
+        now[0] += 0.6  # Both past their cool-down.
+        first = msg("first@x.org")
+        get_mailer("router").send_messages([first])  # The primary's probe.
+        server.fail("MAIL", "451 4.3.0 Queue full", times=1)
+        second = msg("second@x.org")
+        get_mailer("router").send_messages([second])  # The backup's probe.
+    assert first.hypermail_status.mailer == "primary"
+    assert second.hypermail_status.mailer == "backup"
+    assert received(backup) == ["second@x.org"]

@@ -206,6 +206,8 @@ class RoutingBackend(PreparingBackendMixin, BaseEmailBackend):
             pending = route.pending
             if pending is None:
                 break
+            if not self.state.claim(alias):
+                continue  # Another caller is probing it after its cool-down.
             member = self.member(alias)
             with limit_mode("skip"):  # A member at its limit: the next one.
                 route.record(alias, self._attempt(member, pending))
@@ -224,6 +226,8 @@ class RoutingBackend(PreparingBackendMixin, BaseEmailBackend):
             pending = route.pending
             if pending is None:
                 break
+            if not await _maybe_thread(self, self.state.claim, alias):
+                continue  # Another caller is probing it after its cool-down.
             with limit_mode("skip"):
                 attempt = await self._aattempt(alias, pending)
             await _maybe_thread(self, route.record, alias, attempt)

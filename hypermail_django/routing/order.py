@@ -79,17 +79,18 @@ class RouteState:
             first = self.cycle[turn % len(self.cycle)]
             at = members.index(first)
             members = members[at:] + members[:at]
-        ready = [name for name in members if self.available(name)]
+        cooling = self.cooling()
+        now = clock()
+        ready = [name for name in members if cooling.get(name, now) <= now]
         return ready + [name for name in members if name not in ready]
 
-    def available(self, member: str) -> bool:
-        """False while ``member`` cools down; after it, True for one caller
-        (the probe), until that caller reports how the probe went."""
+    def claim(self, member: str) -> bool:
+        """Whether to try ``member`` now. After its cool-down, only one caller
+        (the probe) may until that caller reports how it went; a member still
+        cooling down is tried only as a last resort, so yes."""
         until = self.cache.get(self._key(member, "until"))
-        if until is None:
+        if until is None or clock() < until:
             return True
-        if clock() < until:
-            return False
         probe = self._key(member, "probe")
         return bool(self.cache.add(probe, 1, timeout=self.options.cooldown))
 
