@@ -383,3 +383,22 @@ def test_a_bad_limit_is_reported_at_start_up(server: SMTPTestServer) -> None:
     with mailers(limited=flux(server, max_per_hour=0)):
         messages = checks.run_checks(tags=["hypermail"])
     assert any(m.id == "hypermail.E003" and "max_per_hour" in m.msg for m in messages)
+
+
+def test_limits_come_from_the_environment(server: SMTPTestServer) -> None:
+    from hypermail_django.env import options_from_env
+
+    options = options_from_env(
+        {
+            "FLUXMAIL_HOST": server.host,
+            "FLUXMAIL_PORT": str(server.port),
+            "FLUXMAIL_MAX_PER_HOUR": "500",
+            "FLUXMAIL_MAX_CONNECTIONS": "3",
+            "FLUXMAIL_LIMIT_WAIT": "0.5",
+        }
+    )
+    backend = FluxMailBackend(**options)
+    assert backend.limits is not None
+    assert backend.limits.rates == ((3600, 500),)
+    assert backend.limits.max_connections == 3
+    assert backend.limits.wait == 0.5
