@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from django.core.mail import EmailMessage
+from django.test import override_settings
 
 from hypermail_django import send_bulk
 from hypermail_django.backends import FluxMailBackend
@@ -402,3 +403,40 @@ def test_limits_come_from_the_environment(server: SMTPTestServer) -> None:
     assert backend.limits.rates == ((3600, 500),)
     assert backend.limits.max_connections == 3
     assert backend.limits.wait == 0.5
+
+
+def test_router_health_is_shared_through_redis(
+    server: SMTPTestServer, backup: SMTPTestServer, redis_url: str
+) -> None:
+    from django.core.cache import caches
+
+    from hypermail_django.routing.order import reset_local_state
+
+    shared = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": redis_url,
+        "KEY_PREFIX": f"h{free_port()}",
+    }
+    local = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    server.fail("CONNECT", "421 4.3.2 Busy")
+    with (
+        override_settings(CACHES={"default": local, "shared": shared}),
+        mailers(
+            router=router(
+                "primary",
+                "backup",
+                failure_threshold=1,
+                cooldown=60,
+                limits_cache="shared",
+            ),
+            primary=flux(server),
+            backup=flux(backup),
+        ),
+    ):
+        get_mailer("router").send_messages([msg("one@x.org")])
+        until = caches["shared"].get("hypermail:route:router:primary:until")
+        reset_local_state()  # Nothing kept in this process...
+        get_mailer("router").send_messages([msg("two@x.org")])
+    assert until is not None  # ...the cool-down is in Redis,
+    assert server.sessions == 1  # so the second send skipped the primary.
+    assert received(backup) == ["one@x.org", "two@x.org"]
