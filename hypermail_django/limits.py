@@ -109,7 +109,9 @@ class MailerLimits:
             if self.mailer not in _LOCAL:
                 _LOCAL[self.mailer] = LocMemCache(
                     f"hypermail-limits-{self.mailer}",
-                    {"OPTIONS": {"MAX_ENTRIES": 1_000_000, "CULL_FREQUENCY": 0}},
+                    # Slot keys are reused, so their number stays bounded;
+                    # culling one would free a slot early: never cull.
+                    {"OPTIONS": {"MAX_ENTRIES": 10**9}},
                 )
             return _LOCAL[self.mailer]
 

@@ -440,3 +440,23 @@ def test_router_health_is_shared_through_redis(
     assert until is not None  # ...the cool-down is in Redis,
     assert server.sessions == 1  # so the second send skipped the primary.
     assert received(backup) == ["one@x.org", "two@x.org"]
+
+
+def test_a_limits_cache_too_small_for_the_slots_warns(server: SMTPTestServer) -> None:
+    from django.core import checks
+
+    def warned(max_entries: int | None) -> bool:
+        options = {} if max_entries is None else {"MAX_ENTRIES": max_entries}
+        cache = {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": options,
+        }
+        with (
+            override_settings(CACHES={"default": cache}),
+            mailers(limited=flux(server, max_per_hour=500, limits_cache="default")),
+        ):
+            found = checks.run_checks(tags=["hypermail"])
+        return any(message.id == "hypermail.W050" for message in found)
+
+    assert warned(None)  # Django's default: 300 entries
+    assert not warned(10_000)
