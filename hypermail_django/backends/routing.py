@@ -107,6 +107,7 @@ class RoutingBackend(PreparingBackendMixin, BaseEmailBackend):
             )
 
     def open(self) -> bool:
+        """Hold nothing: each member takes a pooled connection per send."""
         return False
 
     def close(self) -> None:
