@@ -22,6 +22,10 @@ IDs are stable and documented in ``docs/system-checks.md``:
 * ``hypermail.W020`` a password for Microsoft 365 or Gmail, whose password
   sign-in is ending
 * ``hypermail.E040`` a ``HYPERMAIL_LOG_*`` setting the delivery log cannot use
+* ``hypermail.E050`` a ``RoutingBackend`` option it cannot use
+* ``hypermail.E051`` a router member that no mailer setting defines
+* ``hypermail.E052`` a router that routes back to itself
+* ``hypermail.W050`` a ``limits_cache`` whose ``MAX_ENTRIES`` cannot hold the limits
 * ``hypermail.E030`` a DKIM option or key that cannot be used (unreadable, malformed)
 * ``hypermail.E031`` a DKIM RSA key shorter than 1024 bits
 * ``hypermail.W030`` a DKIM RSA key shorter than 2048 bits
@@ -544,3 +548,14 @@ def check_mailer_password_sunset(
             )
         )
     return messages
+
+
+@register(*TAGS)
+def check_routing(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E050-E052: routers that would fail on their first send; W050: shared
+    limits in a cache that would cull their slots."""
+    from .routing.checks import limit_warnings, routing_errors
+
+    return routing_errors() + limit_warnings()

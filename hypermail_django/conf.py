@@ -139,6 +139,30 @@ def _dkim(value: Any, where: str) -> Any:
     return parse_dkim(value, where)
 
 
+def _rate(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise ConfigurationError(
+        f"{where} must be a positive whole number (or None: no limit), got {value!r}.",
+        code="invalid_config",
+    )
+
+
+def _cache(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    from django.conf import settings
+
+    if isinstance(value, str) and value in getattr(settings, "CACHES", {}):
+        return value
+    raise ConfigurationError(
+        f"{where} must be an alias of the CACHES setting (or None: limits per "
+        f"process), got {value!r}."
+    )
+
+
 @dataclass(frozen=True)
 class Option:
     """One backend option: its keyword, its legacy setting, default and check.
@@ -153,6 +177,8 @@ class Option:
     default: Any
     check: Check
     transport: bool = True
+    limit: bool = False
+    """A shared sending limit (``limits.py``): neither transport nor preparation."""
 
 
 #: Every option the backend takes, in documentation order. Django's own first.
@@ -224,6 +250,24 @@ OPTIONS: dict[str, Option] = {
             transport=False,
         ),
         Option("dkim", "EMAIL_FLUXMAIL_DKIM", None, _dkim, transport=False),
+        # Limits shared by every process (docs/routing-and-limits.md#limits).
+        *(
+            Option(name, f"EMAIL_FLUXMAIL_{name.upper()}", None, _rate, False, True)
+            for name in ("max_per_second", "max_per_minute", "max_per_hour")
+        ),
+        Option("max_per_day", "EMAIL_FLUXMAIL_MAX_PER_DAY", None, _rate, False, True),
+        Option(
+            "max_connections",
+            "EMAIL_FLUXMAIL_MAX_CONNECTIONS",
+            None,
+            _rate,
+            False,
+            True,
+        ),
+        Option(
+            "limits_cache", "EMAIL_FLUXMAIL_LIMITS_CACHE", None, _cache, False, True
+        ),
+        Option("limit_wait", "EMAIL_FLUXMAIL_LIMIT_WAIT", 10.0, _seconds, False, True),
     )
 }
 
@@ -233,7 +277,13 @@ TRANSPORT_OPTIONS: tuple[str, ...] = tuple(
     name for name, option in OPTIONS.items() if option.transport
 )
 PREPARATION_OPTIONS: tuple[str, ...] = tuple(
-    name for name, option in OPTIONS.items() if not option.transport
+    name
+    for name, option in OPTIONS.items()
+    if not option.transport and not option.limit
+)
+#: The shared sending limits of a mailer (``limits.py``).
+LIMIT_OPTIONS: tuple[str, ...] = tuple(
+    name for name, option in OPTIONS.items() if option.limit
 )
 
 #: Django's backend falls back to the setting when these are falsy, not just None.

@@ -74,6 +74,19 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     # Staging policies: comma-separated lists, so a deploy can turn them on.
     "FLUXMAIL_ALLOWED_RECIPIENTS": ("allowed_recipients", _raw),
     "FLUXMAIL_REDIRECT_TO": ("redirect_to", _raw),
+    # Shared sending limits: a provider's quota differs per deployment.
+    **{
+        f"FLUXMAIL_{name.upper()}": (name, _parser(int, "a whole number"))
+        for name in (
+            "max_per_second",
+            "max_per_minute",
+            "max_per_hour",
+            "max_per_day",
+            "max_connections",
+        )
+    },
+    "FLUXMAIL_LIMITS_CACHE": ("limits_cache", _raw),
+    "FLUXMAIL_LIMIT_WAIT": ("limit_wait", _parser(float, "a number of seconds")),
 }
 
 

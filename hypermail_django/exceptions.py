@@ -55,6 +55,7 @@ __all__ = [
     "InvalidMessage",
     "InvalidPriority",
     "ProbeFailed",
+    "RateLimited",
     "RecipientsRefused",
     "ReplyTimeout",
     "SMTPUTF8Unsupported",
@@ -63,6 +64,16 @@ __all__ = [
     "TLSFailed",
     "TemplateNotFound",
 ]
+
+
+class RateLimited(SendError):
+    """A mailer's ``max_per_*`` or ``max_connections`` limit was reached and
+    stayed reached for ``limit_wait`` seconds. Nothing was sent; transient."""
+
+    default_code = "rate_limited"
+
+    def __init__(self, message: str) -> None:
+        SendError.__init__(self, message, transient=True)
 
 
 class ConfigurationError(FluxMailException, ImproperlyConfigured, ValueError):

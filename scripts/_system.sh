@@ -38,3 +38,15 @@ if [ ! -x /usr/sbin/postfix ] || [ ! -x /usr/sbin/opendkim ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends postfix opendkim >/dev/null
 fi
+# Debian's redis-server: the shared-limits tests (tests/test_limits.py) start
+# their own instance on loopback, without persistence; no service is enabled.
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "The shared-limits tests need Debian's redis-server: sudo apt-get install redis-server" >&2
+    exit 1
+  fi
+  echo "Installing redis-server for the shared-limits tests..."
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi

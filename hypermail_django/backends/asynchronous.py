@@ -20,6 +20,7 @@ from django.core.mail import EmailMessage
 
 from .. import signals
 from ..exceptions import SendError
+from ..limits import MailerLimits, ahold
 from ..outbound import record_suppressed
 from ..transport import DeliveryStatus, Envelope
 from ..transport.async_pool import AsyncLease, get_async_pool
@@ -36,6 +37,10 @@ class AsyncSendingMixin:
 
     if TYPE_CHECKING:  # Provided by FluxMailBackend.
         fail_silently: bool
+        limits: MailerLimits | None
+
+        @property
+        def mailer_name(self) -> str: ...
 
         @property
         def transport_config(self) -> TransportConfig: ...
@@ -66,7 +71,8 @@ class AsyncSendingMixin:
                 if envelope is None:
                     continue
                 try:
-                    status = await asend_envelope(envelope, lease, config)
+                    async with ahold(self.limits):
+                        status = await asend_envelope(envelope, lease, config)
                 except SendError as error:
                     status = self._record_failure(message, envelope, error)
                     await signals.send_failed.asend(
@@ -81,6 +87,7 @@ class AsyncSendingMixin:
                         continue
                     raise
                 message.hypermail_status = record_suppressed(status, envelope)
+                status.mailer = self.mailer_name
                 await signals.post_send.asend(
                     sender=type(self),
                     message=message,
@@ -98,7 +105,14 @@ class AsyncSendingMixin:
         config = self.transport_config
         lease = AsyncLease(get_async_pool(config))
         try:
-            status = await asend_envelope(envelope, lease, config)
+            async with ahold(self.limits):
+                status = await asend_envelope(envelope, lease, config)
+        except SendError as error:
+            if error.status is not None:
+                error.status.mailer = self.mailer_name
+            raise
         finally:
             await lease.release()
-        return record_suppressed(status, envelope)
+        status = record_suppressed(status, envelope)
+        status.mailer = self.mailer_name
+        return status

@@ -181,6 +181,7 @@ class LocalBackend(PreparingBackendMixin, BaseEmailBackend):
                     address: RecipientStatus("sent", 250, self.accepted_reply)
                     for address in envelope.recipients
                 },
+                mailer=self.alias or "default",
             )
             record_suppressed(status, envelope)
             message.hypermail_status = status

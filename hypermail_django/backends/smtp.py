@@ -16,6 +16,7 @@ from .. import signals
 from ..compat import init_base_backend
 from ..conf import TRANSPORT_OPTIONS, resolve_options
 from ..exceptions import SendError
+from ..limits import MailerLimits, hold
 from ..outbound import record_suppressed
 from ..transport import (
     DeliveryStatus,
@@ -94,6 +95,7 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         self.token_provider = resolved["token_provider"]
         self.token_refresh_margin: float = resolved["token_refresh_margin"]
         self.set_preparation_options(resolved)
+        self.limits = MailerLimits.from_options(resolved, self.mailer_name)
         self._lease: Lease | None = None
         self._lock = threading.RLock()
 
@@ -175,10 +177,16 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
                 if lease is not self._lease:
                     lease.release()
 
+    @property
+    def mailer_name(self) -> str:
+        """The alias recorded as ``hypermail_status.mailer``."""
+        return self.alias or "default"
+
     def _record_failure(
         self, message: EmailMessage, envelope: Envelope, error: SendError
     ) -> DeliveryStatus:
         status = error.status or DeliveryStatus(message_id=envelope.message_id)
+        status.mailer = self.mailer_name
         message.hypermail_status = record_suppressed(status, envelope)
         logger.error("Message %s was not sent: %s", envelope.message_id, error)
         return status
@@ -194,12 +202,18 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         with self._lock:
             lease = self._lease or Lease(get_pool(config))
             try:
-                return record_suppressed(
-                    send_envelope(envelope, lease, config), envelope
-                )
+                with hold(self.limits):
+                    status = send_envelope(envelope, lease, config)
+                status = record_suppressed(status, envelope)
+            except SendError as error:
+                if error.status is not None:
+                    error.status.mailer = self.mailer_name
+                raise
             finally:
                 if lease is not self._lease:
                     lease.release()
+        status.mailer = self.mailer_name
+        return status
 
     def _deliver(
         self,
@@ -209,7 +223,8 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         config: TransportConfig,
     ) -> bool:
         try:
-            status = send_envelope(envelope, lease, config)
+            with hold(self.limits):
+                status = send_envelope(envelope, lease, config)
         except SendError as error:
             status = self._record_failure(message, envelope, error)
             signals.send_failed.send(
@@ -224,6 +239,7 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
                 return False
             raise
         message.hypermail_status = record_suppressed(status, envelope)
+        status.mailer = self.mailer_name
         signals.post_send.send(
             sender=type(self),
             message=message,

@@ -19,6 +19,7 @@ from django.core.mail import EmailMessage
 
 from ..batching import aoutcome_batch
 from ..exceptions import SendError
+from ..limits import MailerLimits, ahold, limit_mode
 from ..mailers import get_mailer
 from ..outbound import record_suppressed
 from ..transport import TransportConfig
@@ -28,7 +29,12 @@ from .account import BulkAccount, BulkResult, OnError, OnSuccess
 from .preparation import prepare_stream, worker_count
 from .progress import BulkProgress
 from .rate import RateLimiter
-from .sending import default_concurrency, limiter_for, send_one_by_one
+from .sending import (
+    default_concurrency,
+    has_transport,
+    limiter_for,
+    send_one_by_one,
+)
 
 _END = object()
 
@@ -52,14 +58,21 @@ async def asend_bulk(
     async with aoutcome_batch():
         with BulkProgress(progress, total) as bar:
             account = BulkAccount(backend, bar, on_success, on_error)
-            if not hasattr(backend, "adeliver"):
-                await sync_to_async(send_one_by_one)(backend, messages, account)
+            if not hasattr(backend, "adeliver") or not has_transport(backend):
+                await sync_to_async(_paced_one_by_one)(
+                    backend, messages, account, limiter
+                )
             else:
                 processes = worker_count(processes)
                 await _send_concurrently(
                     backend, messages, account, limiter, concurrency, processes
                 )
     return account.result()
+
+
+def _paced_one_by_one(backend: Any, messages: Any, account: Any, limiter: Any) -> None:
+    with limit_mode("pace"):
+        send_one_by_one(backend, messages, account, limiter)
 
 
 async def _send_concurrently(
@@ -90,7 +103,9 @@ async def _send_concurrently(
 
     producer = loop.run_in_executor(None, produce)
     senders = [
-        asyncio.create_task(_sender(config, limiter, work, account))
+        asyncio.create_task(
+            _sender(config, limiter, work, account, getattr(backend, "limits", None))
+        )
         for _ in range(width)
     ]
     try:
@@ -117,15 +132,20 @@ async def _sender(
     limiter: RateLimiter,
     work: asyncio.Queue[Any],
     account: BulkAccount,
+    limits: MailerLimits | None = None,
 ) -> None:
-    """One connection's loop: take an envelope, wait for a slot, send, count."""
+    """One connection's loop: take an envelope, wait for a slot, send, count.
+
+    The mailer's shared limits pace the loop (no ``rate_limited`` failures).
+    """
     lease = AsyncLease(get_async_pool(config))
     try:
         while (item := await work.get()) is not _END:
             index, message, envelope = item
             await limiter.aacquire()
             try:
-                status = await asend_envelope(envelope, lease, config)
+                async with ahold(limits, pace=True):
+                    status = await asend_envelope(envelope, lease, config)
             except Exception as error:  # Counted, whatever it is: never lost.
                 if isinstance(error, SendError) and error.status is not None:
                     record_suppressed(error.status, envelope)

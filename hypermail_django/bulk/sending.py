@@ -20,6 +20,7 @@ from django.core.mail import EmailMessage
 
 from ..batching import outcome_batch
 from ..exceptions import FluxMailException, SendError
+from ..limits import MailerLimits, hold, limit_mode
 from ..mailers import get_mailer
 from ..outbound import record_suppressed
 from ..transport import Envelope, Lease, TransportConfig, get_pool, send_envelope
@@ -57,8 +58,9 @@ def send_bulk(
     total = len(messages) if isinstance(messages, Sized) else None
     with BulkProgress(progress, total) as bar, outcome_batch():
         account = BulkAccount(backend, bar, on_success, on_error)
-        if not hasattr(backend, "deliver"):
-            send_one_by_one(backend, messages, account)
+        if not hasattr(backend, "deliver") or not has_transport(backend):
+            with limit_mode("pace"):
+                send_one_by_one(backend, messages, account, limiter)
         else:
             _send_in_parallel(
                 backend,
@@ -92,11 +94,23 @@ def default_concurrency(config: TransportConfig, concurrency: int | None) -> int
     return max(1, min(4, config.pool_size))
 
 
+def has_transport(backend: Any) -> bool:
+    """Whether ``backend`` has one SMTP transport of its own (not a router,
+    whose members each have theirs)."""
+    return isinstance(getattr(type(backend), "transport_config", None), property)
+
+
 def send_one_by_one(
-    backend: Any, messages: Iterable[EmailMessage], account: BulkAccount
+    backend: Any,
+    messages: Iterable[EmailMessage],
+    account: BulkAccount,
+    limiter: RateLimiter | None = None,
 ) -> None:
-    """For backends without a transport (locmem, memory, console): one at a time."""
+    """For backends without one transport (locmem, memory, console, a
+    ``RoutingBackend``): one at a time, paced by ``limiter``."""
     for index, message in enumerate(messages):
+        if limiter is not None:
+            limiter.acquire()
         try:
             sent = backend.send_messages([message])
         except Exception as error:
@@ -176,7 +190,9 @@ def _send_in_parallel(
     outcomes: _Outcomes = queue.SimpleQueue()
     senders = [
         threading.Thread(
-            target=_sender, args=(config, limiter, backlog, outcomes), daemon=True
+            target=_sender,
+            args=(config, limiter, backlog, outcomes, getattr(backend, "limits", None)),
+            daemon=True,
         )
         for _ in range(width)
     ]
@@ -222,17 +238,21 @@ def _sender(
     limiter: RateLimiter,
     backlog: Backlog,
     outcomes: _Outcomes,
+    limits: MailerLimits | None = None,
 ) -> None:
-    """One connection's loop: take an envelope, wait for a slot, send, report."""
+    """One connection's loop: take an envelope, wait for a slot, send, report.
+
+    The mailer's shared limits pace the loop (no ``rate_limited`` failures).
+    """
     lease = Lease(get_pool(config))
     try:
         while (item := backlog.take()) is not None:
             index, message, envelope = item
             limiter.acquire()
             try:
-                outcome: Any = record_suppressed(
-                    send_envelope(envelope, lease, config), envelope
-                )
+                with hold(limits, pace=True):
+                    sent = send_envelope(envelope, lease, config)
+                outcome: Any = record_suppressed(sent, envelope)
             except Exception as error:  # Counted, whatever it is: never lost.
                 if isinstance(error, SendError) and error.status is not None:
                     record_suppressed(error.status, envelope)

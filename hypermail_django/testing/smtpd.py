@@ -36,6 +36,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -221,6 +222,8 @@ class ReceivedMessage:
     """Whether the session was TLS-protected (STARTTLS or implicit TLS)."""
     authenticated_as: str | None
     """The username the session authenticated as, if any."""
+    received_at: float = 0.0
+    """``time.monotonic()`` when the server accepted it (for rate tests)."""
 
     def message(self) -> email.message.EmailMessage:
         """Parse ``data`` with the modern email API, for header/body assertions."""
@@ -547,6 +550,7 @@ class _HarnessSMTP(OAuthMechanisms, SMTP):
                 smtputf8=bool(envelope.smtp_utf8),
                 tls=self.tls_active,
                 authenticated_as=self._authenticated_as(),
+                received_at=time.monotonic(),
             )
         )
         return "250 2.0.0 OK: message accepted"

@@ -41,6 +41,8 @@ class DeliveryStatus:
     attempts: int = 0
     recipients: dict[str, RecipientStatus] = field(default_factory=dict)
     cancelled: bool = False
+    mailer: str | None = None
+    """The alias of the mailer that delivered (a ``RoutingBackend`` member)."""
 
     def _with(self, state: RecipientState) -> list[str]:
         return [addr for addr, rs in self.recipients.items() if rs.status == state]

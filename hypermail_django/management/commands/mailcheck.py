@@ -20,6 +20,8 @@ from ...exceptions import ConfigurationError
 from ...health import check_mailer
 from ...mailers import MailerSpec, configured_mailers, get_mailer_spec
 from ...outbound.dkim import DNSCheck, check_dns
+from ...routing.checks import is_router
+from ...routing.probe import MemberReport, probe_router
 from ...transport.auth_hints import auth_fix
 from ...transport.probe import ProbeResult
 
@@ -42,6 +44,8 @@ class MailerReport:
     result: ProbeResult | None = None
     error: ConfigurationError | None = None
     dkim: list[DNSCheck] = field(default_factory=list)
+    members: list[MemberReport] | None = None
+    """For a RoutingBackend: each member's probe."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -49,6 +53,9 @@ class MailerReport:
             "backend": self.backend,
             "status": self.status,
         }
+        if self.members is not None:
+            members = [member.to_dict() for member in self.members]
+            return data | {"ok": self.status == HEALTHY, "members": members}
         if self.dkim:
             data["dkim"] = [check.to_dict() for check in self.dkim]
         if self.result is not None:
@@ -145,6 +152,8 @@ class Command(BaseCommand):
     def _check_one(
         self, spec: MailerSpec, timeout: float | None, *, skip_others: bool
     ) -> MailerReport:
+        if not spec.legacy and is_router(spec):
+            return _check_router(spec, timeout)
         try:
             result = check_mailer(spec, timeout=timeout)
         except ConfigurationError as error:
@@ -162,6 +171,14 @@ class Command(BaseCommand):
         write = self.stdout.write
         result = report.result
         backend = f" ({report.backend})" if report.backend else ""
+        if report.members is not None:
+            style = self.style.SUCCESS if report.status == HEALTHY else self.style.ERROR
+            write(f"Mailer {report.alias!r}{backend}: routes to")
+            for member in report.members:
+                detail = f": {member.error}" if member.error else ""
+                write(f"  {member.alias:<12} {member.status}{detail}")
+            write(style(f"  {report.status}: at least one member must be healthy"))
+            return
         if result is None:
             write(f"Mailer {report.alias!r}{backend}")
             assert report.error is not None
@@ -201,6 +218,17 @@ class Command(BaseCommand):
                     f"{result.error.message} [{result.error.code}]"
                 )
             )
+
+
+def _check_router(spec: MailerSpec, timeout: float | None) -> MailerReport:
+    """A router is healthy when at least one of its members is."""
+    try:
+        members = probe_router(spec, timeout)
+    except ConfigurationError as error:
+        return MailerReport(spec.alias, spec.backend, MISCONFIGURED, error=error)
+    healthy = any(member.status == HEALTHY for member in members)
+    status = HEALTHY if healthy else UNHEALTHY
+    return MailerReport(spec.alias, spec.backend, status, members=members)
 
 
 def _auth_dict(result: ProbeResult) -> dict[str, Any]:
