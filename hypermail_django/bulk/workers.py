@@ -19,6 +19,7 @@ CPU, where workers would only share it with the process that sends.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import multiprocessing
 import os
@@ -90,17 +91,24 @@ def unguarded_main_call(frame: FrameType | None = None) -> str | None:
     if frame is None:
         return None  # Not called from the script's top level (a thread...).
     line = frame.f_lineno
+    return None if _guarded(path, line) else f"{path}:{line}"
+
+
+@functools.lru_cache(maxsize=64)
+def _guarded(path: str, line: int) -> bool:
+    """Whether ``line`` of the script at ``path`` is under a main guard (True
+    when its source cannot be read: the run-time check still applies).
+    Remembered: a task worker may call send_bulk many times."""
     try:
         tree = ast.parse(Path(path).read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ValueError):
-        return None  # No source to read: the run-time check still applies.
-    guarded = any(
+        return True
+    return any(
         isinstance(node, ast.If)
         and _is_main_guard(node.test)
         and node.lineno <= line <= (node.end_lineno or node.lineno)
         for node in ast.walk(tree)
     )
-    return None if guarded else f"{path}:{line}"
 
 
 def _is_main_guard(test: ast.expr) -> bool:
