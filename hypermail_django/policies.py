@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import email.policy
 import functools
+import re
 from collections.abc import Callable
 from email._policybase import Compat32
 from email.headerregistry import BaseHeader, HeaderRegistry
@@ -116,12 +117,27 @@ class ReusingCompat32(Compat32):
     """
 
     def fold_binary(self, name: str, value: Any) -> bytes:
+        if type(value) is str and self._fits_as_is(name, value):
+            # What Header.encode gives such a value (the tests compare them);
+            # each message's own Subject, To, Date and Message-ID are this.
+            return f"{name}: {value}{self.linesep}".encode("ascii")
         key = (name, value, self.linesep, self.max_line_length, self.cte_type)
         fold = functools.partial(Compat32.fold_binary, self, name, value)
         return bytes(_reused(_FOLDED, key, fold))
 
+    def _fits_as_is(self, name: str, value: str) -> bool:
+        """Printable ASCII words with single spaces, no encoded-word marker,
+        on one line: nothing for ``compat32`` to fold or encode."""
+        limit = self.max_line_length or 0
+        return (
+            (not limit or len(name) + 2 + len(value) <= limit)
+            and _PLAIN_HEADER.fullmatch(value) is not None
+            and "=?" not in value
+        )
+
 
 _FOLDED: dict[tuple[Any, ...], bytes] = {}
+_PLAIN_HEADER = re.compile(r"[!-~]+(?: [!-~]+)*", re.ASCII)
 
 #: ``email.policy.compat32`` that reuses folded headers.
 COMPAT32 = ReusingCompat32()

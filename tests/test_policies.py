@@ -144,3 +144,53 @@ def test_compat32_caches_per_line_separator_and_length():
         folded = ours.fold_binary("Subject", subject)
         assert folded == stock.fold_binary("Subject", subject)
         assert folded.endswith(linesep.encode())
+
+
+def _header_values(count: int):
+    draw = random.Random(1522)
+    pieces = [
+        "word",
+        "x" * 30,
+        " ",
+        "  ",
+        "\t",
+        "=?",
+        "?=",
+        "é",
+        "<a@b.c>",
+        ",",
+        ";",
+        ":",
+        "(",
+        ")",
+        '"',
+        "\\",
+        "~",
+        "!",
+        "y" * 75,
+        "\r\n ",
+        "\n",
+    ]
+    for _ in range(count):
+        yield "".join(draw.choice(pieces) for _ in range(draw.randint(0, 6)))
+
+
+def _folded(policy, name, value):
+    try:
+        return policy.fold_binary(name, value)
+    except Exception as error:  # The same refusal (an embedded header...).
+        return type(error)
+
+
+@pytest.mark.parametrize("length", [0, 40, 78, 998])
+def test_compat32_plain_headers_are_written_as_stock_compat32_writes_them(length):
+    """The shortcut for one-line ASCII values against ``Header.encode``,
+    around every line length."""
+    policy = policies.COMPAT32.clone(linesep="\r\n", max_line_length=length)
+    stock = email.policy.compat32.clone(linesep="\r\n", max_line_length=length)
+    shortcut = 0
+    for name in ["Subject", "To", "X-A-Rather-Long-Header-Name"]:
+        for value in _header_values(3_000):
+            shortcut += policy._fits_as_is(name, value)
+            assert _folded(policy, name, value) == _folded(stock, name, value)
+    assert shortcut > 100

@@ -28,6 +28,9 @@ from ..outbound.recipients import RecipientPolicy
 from ..transport import DeliveryStatus, Envelope, RecipientStatus
 from .envelope import build_envelope, prep_address
 
+#: What a mailer without any outbound policy applies: nothing, at no cost.
+NO_POLICY = OutboundPolicy()
+
 
 class PreparingBackendMixin:
     """``prepare()``: validate, run ``pre_send``, inline CSS, serialize.
@@ -51,7 +54,12 @@ class PreparingBackendMixin:
 
     @property
     def outbound_policy(self) -> OutboundPolicy:
-        """This mailer's outbound policies, from its attributes at call time."""
+        """This mailer's outbound policies, from its attributes at call time
+        (none configured, the most common case: one shared empty policy)."""
+        if self.allowed_recipients is None and not (
+            self.defaults or self.redirect_to or self.dkim
+        ):
+            return NO_POLICY
         return OutboundPolicy(
             defaults=self.defaults,
             recipients=RecipientPolicy(

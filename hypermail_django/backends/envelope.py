@@ -11,6 +11,7 @@ its Unicode and is serialized with the ``SMTPUTF8`` policy.
 from __future__ import annotations
 
 import functools
+import re
 from email.errors import HeaderParseError
 from email.headerregistry import Address, AddressHeader
 from typing import Any
@@ -31,7 +32,20 @@ def prep_address(address: Any, force_ascii: bool = True) -> str:
     It rejects CR/LF injection and anything that is not exactly one mailbox, and
     turns the parser's own crashes on malformed input into ``ValueError``.
     """
-    return _addr_spec(force_str(address), force_ascii)
+    address = force_str(address)
+    if _PLAIN.fullmatch(address):
+        return address  # What the parser would return, without parsing.
+    return _addr_spec(address, force_ascii)
+
+
+#: An ASCII dot-atom ``local@domain``, nothing else (no display name, quotes,
+#: comments or spaces): the parser returns it unchanged and defect-free. Most
+#: recipients of a bulk send look like this, each one different, and parsing
+#: one costs about a fifth of serializing a whole message.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN = re.compile(
+    rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*", re.ASCII
+)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -25,6 +25,7 @@ from django.utils import timezone
 from ..exceptions import ConfigurationError
 from .conf import get_settings
 from .payload import TASK_PATH
+from .recovery_rq import is_rq_backend, requeue_abandoned_jobs
 
 logger = logging.getLogger("hypermail_django.background")
 
@@ -50,10 +51,16 @@ def requeue_stale_tasks(
     ``older_than`` defaults to ``HYPERMAIL_BACKGROUND_STALE_AFTER``; 0 is right
     only when no worker of ``backend`` (default
     ``HYPERMAIL_BACKGROUND_BACKEND``) is running. Returns the tasks requeued
-    (with ``dry_run``, the ones that would be).
+    (with ``dry_run``, the ones that would be). On django-tasks-rq: the
+    email jobs of workers that stopped heart-beating instead, whatever
+    ``older_than`` says (see :mod:`.recovery_rq`).
     """
     conf = get_settings()
     alias = backend or conf.backend
+    rq_backend = _rq_backend(alias)
+    if rq_backend is not None:
+        # RQ has a heartbeat: a dead worker is known, no threshold needed.
+        return requeue_abandoned_jobs(rq_backend, dry_run=dry_run)
     threshold = conf.stale_after if older_than is None else older_than
     if threshold < 0:
         raise ConfigurationError(f"older_than must be >= 0 seconds, got {threshold!r}.")
@@ -87,6 +94,16 @@ def requeue_stale_tasks(
                 task.worker_ids[-1] if task.worker_ids else None,
             )
     return requeued
+
+
+def _rq_backend(alias: str) -> Any:
+    from .framework import InvalidTaskBackend, task_backends
+
+    try:
+        backend = task_backends[alias]
+    except InvalidTaskBackend:
+        return None  # Reported by _database_models.
+    return backend if is_rq_backend(backend) else None
 
 
 def _database_models(alias: str) -> tuple[Any, Any]:

@@ -25,6 +25,7 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from django.conf import settings
@@ -33,6 +34,7 @@ from django.core.mail import EmailMessage
 from ..backends.base import PreparingBackendMixin
 from ..exceptions import FluxMailException
 from ..transport import Envelope
+from .workers import in_worker_bootstrap, usable_cpus, warn_no_workers, why_no_workers
 
 #: What preparing one message gives: an envelope, None (nothing to send), or
 #: the error that stopped it (an invalid address...).
@@ -42,7 +44,8 @@ CHUNK_SIZE = 32
 
 Chunk = list[tuple[int, EmailMessage]]
 #: A chunk on its way: the worker's future, the chunk, the indexes announced.
-_Inflight = tuple["Future[list[tuple[int, Prepared]]]", Chunk, set[int]]
+#: (None, chunk, None): a chunk that never reached a worker.
+_Inflight = tuple["Future[list[tuple[int, Prepared]]] | None", Chunk, "set[int] | None"]
 
 
 class WorkerSerializer(PreparingBackendMixin):
@@ -94,10 +97,12 @@ class _Executors:
     def __init__(self) -> None:
         self._pools: dict[int, ProcessPoolExecutor] = {}
         self._pid = os.getpid()
+        #: Why worker processes could not start here, once a pool failed to.
+        self.broken: str | None = None
 
     def get(self, processes: int, settings_module: str) -> ProcessPoolExecutor:
         if self._pid != os.getpid():  # A forked child must not use the parent's.
-            self._pools, self._pid = {}, os.getpid()
+            self._pools, self._pid, self.broken = {}, os.getpid(), None
         pool = self._pools.get(processes)
         if pool is None:
             pool = self._pools[processes] = ProcessPoolExecutor(
@@ -107,6 +112,19 @@ class _Executors:
                 initargs=(settings_module,),
             )
         return pool
+
+    def mark_broken(self, error: BaseException) -> None:
+        """Worker processes failed to start (or died): use none from now on in
+        this process, and say why, once."""
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+        self._pools.clear()
+        if self.broken is None:
+            self.broken = (
+                "its worker processes could not start or died "
+                f"({type(error).__name__}: {error})"
+            )
+            warn_no_workers(self.broken, stacklevel=5)
 
     def shutdown(self) -> None:
         for pool in self._pools.values():
@@ -119,13 +137,32 @@ atexit.register(executors.shutdown)
 
 
 def worker_count(processes: int | None) -> int:
-    """How many worker processes to use: 0 means serialize in this process."""
-    if processes is not None:
-        if processes < 0:
-            raise ValueError("processes must be >= 0")
-        return processes if _settings_module() else 0
-    cores = os.cpu_count() or 1
-    return cores if cores > 1 and _settings_module() else 0
+    """How many worker processes to use: 0 means serialize in this process.
+
+    By default one per usable CPU (see :mod:`.workers`), none with one CPU.
+    Where workers cannot start (no main guard, a frozen app...), 0 with one
+    warning that says why.
+    """
+    if processes is not None and processes < 0:
+        raise ValueError("processes must be >= 0")
+    if in_worker_bootstrap():
+        # The main script, run again to bootstrap a worker, reached send_bulk:
+        # sending from here would send everything once more. The parent sees
+        # the pool break and serializes in its own process.
+        raise SystemExit(
+            "send_bulk was called while a worker process imported the main "
+            "script; put the call under 'if __name__ == \"__main__\":'"
+        )
+    if processes is None:
+        cpus = usable_cpus()
+        processes = cpus if cpus > 1 else 0
+    if processes == 0 or not _settings_module():
+        return 0
+    reason = executors.broken or why_no_workers()
+    if reason:
+        warn_no_workers(reason, stacklevel=3)
+        return 0
+    return processes
 
 
 def _settings_module() -> str | None:
@@ -173,19 +210,31 @@ def prepare_chunks(
     options = (backend.css_inline, backend.css_inliner, backend.outbound_policy)
     module = _settings_module()
     assert module is not None
-    pool = executors.get(processes, module)
     inflight: deque[_Inflight] = deque()
     exhausted = False
-    while True:
+    while executors.broken is None:
         while not exhausted and len(inflight) < processes * 2:
             chunk = list(itertools.islice(numbered, CHUNK_SIZE))
             if not chunk:
                 exhausted = True
                 break
-            inflight.append(_submit(pool, backend, options, chunk))
+            try:
+                pool = executors.get(processes, module)
+                inflight.append(_submit(pool, backend, options, chunk))
+            except (BrokenProcessPool, OSError) as error:
+                # No process could start (a sandbox without fork...): this
+                # chunk, announced or not, is prepared here, then the rest.
+                executors.mark_broken(error)
+                inflight.append((None, chunk, None))
+                break
         if not inflight:
             return
         yield _collect(inflight.popleft(), backend)
+    # The workers could not start: what is in flight, then the rest, here.
+    while inflight:
+        yield _collect(inflight.popleft(), backend)
+    for index, message in numbered:
+        yield [(index, message, _prepare_here(backend, message))]
 
 
 def _submit(
@@ -206,8 +255,17 @@ def _collect(
     inflight: _Inflight, backend: Any
 ) -> list[tuple[int, EmailMessage, Prepared]]:
     future, chunk, announced = inflight
+    if future is None or announced is None:  # Never reached a worker.
+        return [(i, message, _prepare_here(backend, message)) for i, message in chunk]
     try:
         done = dict(future.result())
+    except BrokenProcessPool as error:
+        executors.mark_broken(error)
+        done = {
+            index: _serialize_here(backend, message)
+            for index, message in chunk
+            if index in announced
+        }
     except Exception:
         # The chunk could not travel (an unpicklable attachment or inliner) or
         # its worker died: serialize it here. A real bug raises again here,

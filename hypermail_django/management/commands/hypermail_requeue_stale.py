@@ -1,7 +1,8 @@
 """``manage.py hypermail_requeue_stale``: recover emails of killed task workers.
 
 See :mod:`hypermail_django.background.recovery` for why this is needed with
-django-tasks-db, and ``docs/background-delivery.md`` for when to run it.
+django-tasks-db, :mod:`hypermail_django.background.recovery_rq` for RQ, and
+``docs/background-delivery.md`` for when to run it.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ def _seconds(value: str) -> float:
 class Command(BaseCommand):
     help = (
         "Make email tasks that a django-tasks-db worker left RUNNING (because it "
-        "was killed) READY again, so another worker sends them. At-least-once: a "
-        "message its worker had already sent is sent again."
+        "was killed) READY again, so another worker sends them; on django-tasks-rq, "
+        "requeue the email jobs of RQ workers that stopped heart-beating. "
+        "At-least-once: a message its worker had already sent is sent again."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
