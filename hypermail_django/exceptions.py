@@ -14,9 +14,13 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .transport.errors import (
     AuthenticationFailed,
+    AuthUnsupported,
     CertificateFailed,
+    ClientCertificateMissing,
+    ClientCertificateUnusable,
     ConnectionFailed,
     ConnectionLost,
+    ConnectionRefused,
     ConnectTimeout,
     DataRefused,
     DeliveryUncertain,
@@ -28,6 +32,9 @@ from .transport.errors import (
     SendError,
     SMTPUTF8Unsupported,
     TLSFailed,
+    TLSHandshakeFailed,
+    TLSRefused,
+    TLSUnavailable,
 )
 
 if TYPE_CHECKING:
@@ -36,14 +43,18 @@ if TYPE_CHECKING:
 __all__ = [
     "AttachmentNotFound",
     "AttachmentReadError",
+    "AuthUnsupported",
     "AuthenticationFailed",
     "CSSInlineError",
     "CancelSend",
     "CertificateFailed",
+    "ClientCertificateMissing",
+    "ClientCertificateUnusable",
     "ConfigurationError",
     "ConnectTimeout",
     "ConnectionFailed",
     "ConnectionLost",
+    "ConnectionRefused",
     "DKIMDomainMismatch",
     "DKIMSigningError",
     "DataRefused",
@@ -59,6 +70,9 @@ __all__ = [
     "SendError",
     "SenderRefused",
     "TLSFailed",
+    "TLSHandshakeFailed",
+    "TLSRefused",
+    "TLSUnavailable",
     "TemplateNotFound",
 ]
 
