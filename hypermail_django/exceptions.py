@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import django.core.mail
 from django.core.exceptions import ImproperlyConfigured
 
 from .transport.errors import (
@@ -64,6 +65,7 @@ __all__ = [
     "InvalidEmail",
     "InvalidMessage",
     "InvalidPriority",
+    "MailerConfigurationError",
     "RecipientsRefused",
     "ReplyTimeout",
     "SMTPUTF8Unsupported",
@@ -81,6 +83,15 @@ class ConfigurationError(FluxMailException, ImproperlyConfigured, ValueError):
     """A setting or option has a value we cannot use; the message names it."""
 
     default_code = "invalid_config"
+
+
+#: What Django 6.1+ raises for a bad MAILERS entry (5.2/6.0 have no MAILERS).
+_InvalidMailer: Any = getattr(django.core.mail, "InvalidMailer", ImproperlyConfigured)
+
+
+class MailerConfigurationError(ConfigurationError, _InvalidMailer):
+    """A ``MAILERS`` entry has a value we cannot use: on Django 6.1 also
+    Django's ``InvalidMailer``, as its own backend raises."""
 
 
 class DKIMDomainMismatch(FluxMailException, ValueError):
