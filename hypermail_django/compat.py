@@ -52,6 +52,54 @@ def init_base_backend(backend: Any, *, alias: str | None, fail_silently: bool) -
         backend.alias = alias  # Always None before 6.1; set for a uniform API.
 
 
+def warn_direct_construction() -> None:
+    """Django 6.1 deprecates building a backend by hand when ``MAILERS`` is in
+    use; warn as its own backend does (not when our code or Django builds it)."""
+    if not mailers_configured():
+        return
+    from django.utils.deprecation import (  # type: ignore[attr-defined,unused-ignore]
+        RemovedInDjango2028Warning,
+        warn_about_external_use,
+    )
+
+    warn_about_external_use(
+        "Directly creating EmailBackend instances is deprecated. "
+        "Use mail.mailers instead.",
+        RemovedInDjango2028Warning,
+        skip_name_prefixes="hypermail_django.backends",
+        internal_modules=("django", "hypermail_django"),
+    )
+
+
+def ignore_unknown(
+    backend: Any, options: dict[str, Any], ignored: Any = ()
+) -> dict[str, Any]:
+    """Drop keywords that are not options, as Django's backend ignores them
+    when not built for a ``MAILERS`` entry: on 6.1 with Django's own
+    deprecation warning, before with a warning naming the likely option."""
+    from .conf import OPTIONS, _unknown_message
+
+    unknown = {
+        name: value
+        for name, value in options.items()
+        if name not in OPTIONS and name not in set(ignored)
+    }
+    if not unknown:
+        return options
+    if MAILERS_SUPPORTED:
+        BaseEmailBackend.__init__(backend, **unknown)  # warns, ignores
+    else:
+        import warnings
+
+        warnings.warn(
+            _unknown_message(list(unknown), None, type(backend).__name__)
+            + " They are ignored, as by Django's SMTP backend.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return {name: value for name, value in options.items() if name not in unknown}
+
+
 def serialize(message: Any, *, smtputf8: bool) -> tuple[bytes, str | None]:
     """Serialize a Django ``EmailMessage`` for SMTP as Django's own backend does.
 

@@ -400,6 +400,8 @@ def _resolve_one(option: Option, value: Any, alias: str | None) -> Any:
         value, where = option.default, name
     if name == "timeout" and value is None:
         value = option.default  # Django's EMAIL_TIMEOUT defaults to None: never.
+    if name in ("username", "password") and alias is not None and unset:
+        return None  # A MAILERS entry ignores EMAIL_HOST_USER: None, as Django.
     return value if value is None else option.check(value, where)
 
 

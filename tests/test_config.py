@@ -12,6 +12,7 @@ from django.test import override_settings
 
 from hypermail_django import options_from_env, settings_from_env
 from hypermail_django.backends import FluxMailBackend
+from hypermail_django.compat import MAILERS_SUPPORTED
 from hypermail_django.exceptions import ConfigurationError, FluxMailException
 
 from .conftest import BACKEND, PASSWORD, legacy_settings, requires_mailers
@@ -134,11 +135,52 @@ def test_empty_host_is_no_relay():
     assert "EMAIL_HOST" in str(caught.value)
 
 
-def test_unknown_option_is_refused_with_a_suggestion():
-    with pytest.raises(ConfigurationError) as caught:
-        FluxMailBackend(host="h", max_retry=3)
-    assert "'max_retry'" in str(caught.value)
-    assert "did you mean 'max_retries'" in str(caught.value)
+@pytest.mark.skipif(MAILERS_SUPPORTED, reason="Django 6.1 warns its own way")
+def test_unknown_keyword_is_ignored_with_a_suggestion():
+    # Django's backend ignores unknown keywords; we say which option was meant.
+    with pytest.warns(UserWarning, match="did you mean 'max_retries'") as caught:
+        backend = FluxMailBackend(host="h", max_retry=3)
+    assert "'max_retry'" in str(caught[0].message)
+    assert backend.max_retries == 0
+
+
+@requires_mailers
+def test_unknown_keyword_is_ignored_with_djangos_warning():
+    from django.utils.deprecation import RemovedInDjango2028Warning
+
+    with pytest.warns(RemovedInDjango2028Warning) as caught:
+        backend = FluxMailBackend(host="h", max_retry=3)
+    messages = [str(w.message) for w in caught]
+    assert any("does not support 'max_retry'" in m for m in messages), messages
+    assert backend.max_retries == 0
+
+
+@requires_mailers
+def test_direct_construction_under_mailers_warns_as_djangos_backend():
+    from django.utils.deprecation import RemovedInDjango2028Warning
+
+    mailers = {"default": {"BACKEND": BACKEND, "OPTIONS": {"host": "h"}}}
+    with (
+        override_settings(MAILERS=mailers),
+        pytest.warns(
+            RemovedInDjango2028Warning,
+            match="Directly creating EmailBackend instances is deprecated",
+        ),
+    ):
+        FluxMailBackend(host="h")
+
+
+@requires_mailers
+def test_a_mailers_entry_ignores_the_email_settings_as_djangos_backend():
+    mailers = {"default": {"BACKEND": BACKEND, "OPTIONS": {"host": "h"}}}
+    with (
+        legacy_settings(EMAIL_HOST_USER="legacy", EMAIL_HOST_PASSWORD="secret"),
+        override_settings(MAILERS=mailers),
+    ):
+        backend = mail.mailers["default"]
+    assert (backend.username, backend.password) == (None, None)
+    assert (backend.use_tls, backend.use_ssl, backend.port) == (False, False, 25)
+    assert not backend.transport_config.authenticates
 
 
 def test_invalid_keyword_option_names_the_option():
