@@ -104,9 +104,10 @@ def check_mailer_security(
 def check_client_certificate_files(
     app_configs: Sequence[AppConfig] | None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """E060: ``ssl_certfile``/``ssl_keyfile`` name no file. Like Django's
-    backend, ours reads them only when TLS is first set up; this says it at
-    start-up instead of at the first email."""
+    """E060: ``ssl_certfile``/``ssl_keyfile`` name no file, or a key alone.
+
+    Like Django's backend, ours reads them only when TLS is first set up;
+    this says it at start-up instead of at the first email."""
     messages: list[CheckMessage] = []
     for spec in configured_mailers():
         try:
@@ -115,6 +116,17 @@ def check_client_certificate_files(
             continue  # E004
         if not issubclass(cls, DjangoSMTPBackend):
             continue
+        certfile, where_cert = _raw(spec, "ssl_certfile")
+        keyfile, where_key = _raw(spec, "ssl_keyfile")
+        if keyfile and not certfile:
+            messages.append(
+                Error(
+                    f"{where_key} is set without {where_cert}: the first email "
+                    "sent over TLS will fail.",
+                    hint="Set ssl_certfile to the client certificate too.",
+                    id="hypermail.E060",
+                )
+            )
         for name in ("ssl_certfile", "ssl_keyfile"):
             value, where = _raw(spec, name)
             if not value or not isinstance(value, (str, os.PathLike)):

@@ -53,9 +53,10 @@ def init_base_backend(backend: Any, *, alias: str | None, fail_silently: bool) -
 
 
 def warn_direct_construction() -> None:
-    """Django 6.1 deprecates building a backend by hand when ``MAILERS`` is in
-    use; warn as its own backend does (not when our code or Django builds it)."""
-    if not mailers_configured():
+    """Django 6.1 deprecates building a backend without ``alias`` (instead of
+    through ``mail.mailers``); warn as its own backend does: only when code
+    outside Django and hypermail-django builds it."""
+    if not MAILERS_SUPPORTED:
         return
     from django.utils.deprecation import (  # type: ignore[attr-defined,unused-ignore]
         RemovedInDjango2028Warning,

@@ -314,11 +314,6 @@ def _resolve_options(
         raise ConfigurationError(_tls_and_ssl_message(alias))
     if resolved["port"] is None:
         resolved["port"] = _default_port(resolved["use_tls"], resolved["use_ssl"])
-    if resolved["ssl_keyfile"] and not resolved["ssl_certfile"]:
-        raise ConfigurationError(
-            f"{_option_label('ssl_keyfile', alias, 'EMAIL_SSL_KEYFILE')} is set "
-            "without a certificate; set ssl_certfile too."
-        )
     _check_auth(resolved, alias)
     return resolved
 

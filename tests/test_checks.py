@@ -374,3 +374,9 @@ def test_e060_not_for_files_that_are_there(tmp_path: Path) -> None:
     cert.write_text("")
     with mailer_for(host="smtp.example.com", ssl_certfile=str(cert)):
         assert messages_of("hypermail.E060") == []
+
+
+def test_e060_a_key_without_a_certificate() -> None:
+    with mailer_for(host="smtp.example.com", ssl_keyfile="/etc/ssl/key.pem"):
+        messages = messages_of("hypermail.E060")
+    assert any("without" in message for message in messages), messages

@@ -156,12 +156,10 @@ def test_unknown_keyword_is_ignored_with_djangos_warning():
 
 
 @requires_mailers
-def test_direct_construction_under_mailers_warns_as_djangos_backend():
+def test_direct_construction_warns_as_djangos_backend():
     from django.utils.deprecation import RemovedInDjango2028Warning
 
-    mailers = {"default": {"BACKEND": BACKEND, "OPTIONS": {"host": "h"}}}
     with (
-        override_settings(MAILERS=mailers),
         pytest.warns(
             RemovedInDjango2028Warning,
             match="Directly creating EmailBackend instances is deprecated",
