@@ -40,15 +40,26 @@ def _flag(value: Any, where: str) -> bool:
     )
 
 
+def _from_text(value: Any, kind: type) -> Any:
+    """A number written as text (``"3"`` from ``os.environ``) counts as that
+    number, for every numeric option alike; other values are left as they are."""
+    if isinstance(value, str):
+        try:
+            return kind(value.strip())
+        except ValueError:
+            return value
+    return value
+
+
 def _port(value: Any, where: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    value = _from_text(value, int)
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
         return value
     raise ConfigurationError(f"{where} must be a port number (1-65535), got {value!r}.")
 
 
 def _count(value: Any, where: str) -> int:
+    value = _from_text(value, int)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     raise ConfigurationError(f"{where} must be a whole number >= 0, got {value!r}.")
@@ -60,6 +71,7 @@ MAX_SECONDS = 86400.0
 
 
 def _seconds(value: Any, where: str) -> float:
+    value = _from_text(value, float)
     if (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
