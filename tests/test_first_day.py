@@ -91,3 +91,41 @@ def test_the_undelivered_log_line_reads_well(
     ]
     assert "None" not in line
     assert line.count("550") == 1, line
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "not-an-address",
+        "to@other.com@example.com",
+        "to@other.com <to@example.com>",
+        "a@example.com, b@example.com",
+        "@",
+        "to@",
+        "@example.com",
+        '"evil@example.com\r\nto"@example.com',
+        "to\nevil@example.com",
+    ],
+)
+@pytest.mark.parametrize("field", ["to", "cc", "bcc"])
+def test_invalid_recipients_are_refused_before_anything_is_sent(
+    make_backend: MakeBackend, server: SMTPTestServer, address: str, field: str
+) -> None:
+    from hypermail_django.exceptions import InvalidEmail
+
+    good = EmailMessage("First", "Body", "from@example.com", ["ok@example.com"])
+    bad = EmailMessage("Second", "Body", "from@example.com", **{field: [address]})
+    with pytest.raises(InvalidEmail) as caught:
+        make_backend().send_messages([good, bad])
+    assert caught.value.code == "invalid_email"
+    assert "Invalid address" in str(caught.value)  # Django's words, a ValueError
+    assert isinstance(caught.value, ValueError)
+    assert server.sessions == 0  # not even the valid message went out
+
+
+def test_a_local_sender_mailbox_is_still_accepted(
+    make_backend: MakeBackend, server: SMTPTestServer
+) -> None:
+    # Django allows "From: webmaster" (#15042); only recipients need a domain.
+    message = EmailMessage("Hi", "Body", "webmaster", ["to@example.com"])
+    assert make_backend().send_messages([message]) == 1
