@@ -103,3 +103,25 @@ def test_the_reset_email_templates_look_up_nothing_missing(template_log, user):
         get_template(name).render(context)
     _assert_nothing_secret(template_log.texts, reset.token, user.email)
     assert template_log.texts == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_reset_pages_log_no_token_url_or_address(template_log, user, client):
+    """Every HTML page of the flow, from the form to the completed reset."""
+    from .auth_urls import reset_flow
+    from .test_password_reset_views import COMPLETE, DONE, FORM, NEW, link_path
+
+    with reset_flow():
+        client.get(FORM)
+        client.post(FORM, {"email": user.email})
+        client.get(DONE)
+        path = link_path()
+        opened = client.get(path)  # redirects to the form, the token out of the URL
+        client.get(opened.url)
+        client.post(opened.url, {"new_password1": NEW, "new_password2": "typo"})
+        done = client.post(opened.url, {"new_password1": NEW, "new_password2": NEW})
+        assert done.url == COMPLETE  # the password was set
+        client.get(COMPLETE)
+        client.get(path)  # used up: the invalid-link page
+    token = path.rstrip("/").split("/")[-1]
+    _assert_nothing_secret(template_log.texts, token, path, user.email)
