@@ -125,3 +125,52 @@ def test_the_reset_pages_log_no_token_url_or_address(template_log, user, client)
         client.get(path)  # used up: the invalid-link page
     token = path.rstrip("/").split("/")[-1]
     _assert_nothing_secret(template_log.texts, token, path, user.email)
+
+
+def _docs_urlconf() -> str:
+    """The urls.py of docs/password-reset.md, as a module a test can use."""
+    import re
+    import sys
+    import types
+
+    text = (TEMPLATES.parent.parent / "docs" / "password-reset.md").read_text()
+    (code,) = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", text, re.S)
+        if block.startswith("# urls.py") and "LoginView" in block
+    ]
+    module = types.ModuleType("docs_password_reset_urls")
+    exec(compile(code, "docs/password-reset.md", "exec"), module.__dict__)
+    sys.modules[module.__name__] = module
+    return module.__name__
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_docs_urls_py_login_page_works_in_a_new_project(template_log):
+    """The login page the docs' urls.py mounts renders from shipped templates
+    (a new project has no registration/login.html), links to the reset form,
+    and logs nothing with a password posted to it."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    project = FLOW_SETTINGS | {
+        "ROOT_URLCONF": _docs_urlconf(),
+        "LOGIN_URL": "/accounts/login/",
+    }
+    with override_settings(**project):
+        get_user_model().objects.create_user("bob", "bob@example.com", "Pa55-word-ok!")
+        client = Client()
+        page = client.get("/accounts/login/")
+        assert page.status_code == 200
+        assert b'href="/accounts/password-reset/"' in page.content
+        wrong = client.post(
+            "/accounts/login/", {"username": "bob", "password": "wrong-Secret-1"}
+        )
+        assert wrong.status_code == 200
+        right = client.post(
+            "/accounts/login/", {"username": "bob", "password": "Pa55-word-ok!"}
+        )
+        assert right.status_code == 302
+        complete = client.get("/accounts/password-reset/complete/")
+        assert b'href="/accounts/login/"' in complete.content
+    _assert_nothing_secret(template_log.texts, "wrong-Secret-1", "Pa55-word-ok!")
