@@ -101,6 +101,36 @@ def ignore_unknown(
     return {name: value for name, value in options.items() if name not in unknown}
 
 
+#: The headers whose addresses Django 5.2 writes as RFC 2047 encoded words,
+#: and where the message's list of them comes from.
+_ADDRESS_HEADERS = {
+    "From": "from_email",
+    "To": "to",
+    "Cc": "cc",
+    "Reply-To": "reply_to",
+}
+
+
+def _utf8_address_headers(message: Any, msg: Any) -> None:
+    """Django 5.2 writes a non-ASCII local part as an encoded word inside the
+    address (``=?utf-8?b?...?=@example.com``), which RFC 2047 section 5
+    forbids; with SMTPUTF8 the address goes in as UTF-8 (RFC 6532), as
+    Django 6.x writes it."""
+    overrides = {key.lower(): value for key, value in message.extra_headers.items()}
+    for name, attribute in _ADDRESS_HEADERS.items():
+        if name not in msg:
+            continue
+        value = overrides.get(name.lower(), getattr(message, attribute))
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(str(item) for item in value)
+        text = str(value)
+        if text.isascii() or "\r" in text or "\n" in text:
+            continue
+        # Surrogate-escaped bytes are written as they are by an 8bit policy.
+        msg.replace_header(name, text.encode().decode("ascii", "surrogateescape"))
+    msg.policy = msg.policy.clone(cte_type="8bit")
+
+
 def serialize(message: Any, *, smtputf8: bool) -> tuple[bytes, str | None]:
     """Serialize a Django ``EmailMessage`` for SMTP as Django's own backend does.
 
@@ -114,6 +144,8 @@ def serialize(message: Any, *, smtputf8: bool) -> tuple[bytes, str | None]:
     else:
         msg = message.message()
         msg.policy = policies.COMPAT32  # compat32, reusing folded headers
+        if smtputf8:
+            _utf8_address_headers(message, msg)
         data = flatten(msg, linesep="\r\n")
     message_id = msg["Message-ID"]
     return data, (str(message_id) if message_id is not None else None)

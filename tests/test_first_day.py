@@ -129,3 +129,22 @@ def test_a_local_sender_mailbox_is_still_accepted(
     # Django allows "From: webmaster" (#15042); only recipients need a domain.
     message = EmailMessage("Hi", "Body", "webmaster", ["to@example.com"])
     assert make_backend().send_messages([message]) == 1
+
+
+@pytest.mark.parametrize("from_email", ["jörg@example.com", "Jörg <jörg@example.com>"])
+def test_an_smtputf8_message_has_utf8_addresses_never_encoded_words(
+    make_backend: MakeBackend, server: SMTPTestServer, from_email: str
+) -> None:
+    # Django 5.2 alone wrote From: =?utf-8?b?...?=@example.com (RFC 2047
+    # section 5 forbids an encoded word in an address); 6.x writes UTF-8.
+    message = EmailMessage(
+        "UTF8", "Body", from_email, ["andré@example.com"], reply_to=["zoë@example.com"]
+    )
+    assert make_backend().send_messages([message]) == 1
+    (received,) = server.messages
+    assert received.smtputf8 is True
+    headers = received.data.split(b"\r\n\r\n", 1)[0].decode("utf-8")
+    assert f"From: {from_email}" in headers
+    assert "To: andré@example.com" in headers
+    assert "Reply-To: zoë@example.com" in headers
+    assert "=?utf-8?" not in headers.lower()
