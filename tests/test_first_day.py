@@ -148,3 +148,21 @@ def test_an_smtputf8_message_has_utf8_addresses_never_encoded_words(
     assert "To: andré@example.com" in headers
     assert "Reply-To: zoë@example.com" in headers
     assert "=?utf-8?" not in headers.lower()
+
+
+def test_lazy_addresses_with_a_domain_are_sent(
+    make_backend: MakeBackend, server: SMTPTestServer
+) -> None:
+    from django.utils.translation import gettext_lazy
+
+    message = EmailMessage(
+        "Lazy",
+        "Body",
+        gettext_lazy("from@example.com"),
+        [gettext_lazy("to@example.com")],
+        cc=[gettext_lazy("cc@example.com")],
+    )
+    assert make_backend().send_messages([message]) == 1
+    (received,) = server.messages
+    assert received.mail_from == "from@example.com"
+    assert received.rcpt_tos == ["to@example.com", "cc@example.com"]
