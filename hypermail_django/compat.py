@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from email.header import decode_header
 from typing import Any
 
 import django
@@ -101,34 +103,34 @@ def ignore_unknown(
     return {name: value for name, value in options.items() if name not in unknown}
 
 
-#: The headers whose addresses Django 5.2 writes as RFC 2047 encoded words,
-#: and where the message's list of them comes from.
-_ADDRESS_HEADERS = {
-    "From": "from_email",
-    "To": "to",
-    "Cc": "cc",
-    "Reply-To": "reply_to",
-}
+#: An RFC 2047 encoded word used as a local part: what Django 5.2 writes for
+#: a non-ASCII local part (``=?utf-8?b?...?=@example.com``).
+_ENCODED_LOCAL_PART = re.compile(r"=\?utf-8\?[bq]\?[^?]*\?=(?=@)", re.IGNORECASE)
 
 
-def _utf8_address_headers(message: Any, msg: Any) -> None:
+def _utf8_address_headers(msg: Any) -> None:
     """Django 5.2 writes a non-ASCII local part as an encoded word inside the
-    address (``=?utf-8?b?...?=@example.com``), which RFC 2047 section 5
-    forbids; with SMTPUTF8 the address goes in as UTF-8 (RFC 6532), as
-    Django 6.x writes it."""
-    overrides = {key.lower(): value for key, value in message.extra_headers.items()}
-    for name, attribute in _ADDRESS_HEADERS.items():
-        if name not in msg:
+    address, which RFC 2047 section 5 forbids; with SMTPUTF8 the local part
+    goes in as UTF-8 (RFC 6532), as Django 6.x writes it. Nothing else of
+    Django's header changes (display names, IDNA domains)."""
+    changed = False
+    for name in ("From", "To", "Cc", "Reply-To"):
+        value = msg[name]
+        if value is None:
             continue
-        value = overrides.get(name.lower(), getattr(message, attribute))
-        if isinstance(value, (list, tuple)):
-            value = ", ".join(str(item) for item in value)
         text = str(value)
-        if text.isascii() or "\r" in text or "\n" in text:
-            continue
-        # Surrogate-escaped bytes are written as they are by an 8bit policy.
-        msg.replace_header(name, text.encode().decode("ascii", "surrogateescape"))
-    msg.policy = msg.policy.clone(cte_type="8bit")
+        fixed = _ENCODED_LOCAL_PART.sub(_decoded_word, text)
+        if fixed != text:
+            # Surrogate-escaped bytes are written as they are by an 8bit policy.
+            msg.replace_header(name, fixed.encode().decode("ascii", "surrogateescape"))
+            changed = True
+    if changed:
+        msg.policy = msg.policy.clone(cte_type="8bit")
+
+
+def _decoded_word(match: re.Match[str]) -> str:
+    ((data, charset),) = decode_header(match.group(0))
+    return data.decode(charset or "utf-8") if isinstance(data, bytes) else data
 
 
 def serialize(message: Any, *, smtputf8: bool) -> tuple[bytes, str | None]:
@@ -145,7 +147,7 @@ def serialize(message: Any, *, smtputf8: bool) -> tuple[bytes, str | None]:
         msg = message.message()
         msg.policy = policies.COMPAT32  # compat32, reusing folded headers
         if smtputf8:
-            _utf8_address_headers(message, msg)
+            _utf8_address_headers(msg)
         data = flatten(msg, linesep="\r\n")
     message_id = msg["Message-ID"]
     return data, (str(message_id) if message_id is not None else None)
