@@ -32,11 +32,13 @@ IDs are stable and documented in ``docs/system-checks.md``:
 * ``hypermail.W031`` (deploy) a staging policy on with ``DEBUG = False`` outside staging
 * ``hypermail.W032`` (deploy) ``HYPERMAIL_ENVIRONMENT = "staging"`` and a mailer
   without a staging policy
+* ``hypermail.E060`` ``ssl_certfile``/``ssl_keyfile`` naming no file
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Sequence
 from email.utils import parseaddr
 from typing import Any
@@ -99,6 +101,50 @@ def check_mailer_security(
         values = _smtp_values(spec)
         if values is not None:
             messages += _security_warnings(spec, values)
+    return messages
+
+
+@register(*TAGS)
+def check_client_certificate_files(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E060: ``ssl_certfile``/``ssl_keyfile`` name no file, or a key alone.
+
+    Like Django's backend, ours reads them only when TLS is first set up;
+    this says it at start-up instead of at the first email."""
+    messages: list[CheckMessage] = []
+    for spec in configured_mailers():
+        try:
+            cls = spec.backend_class()
+        except ConfigurationError:
+            continue  # E004
+        if not issubclass(cls, DjangoSMTPBackend):
+            continue
+        certfile, where_cert = _raw(spec, "ssl_certfile")
+        keyfile, where_key = _raw(spec, "ssl_keyfile")
+        if keyfile and not certfile:
+            messages.append(
+                Error(
+                    f"{where_key} is set without {where_cert}: the first email "
+                    "sent over TLS will fail.",
+                    hint="Set ssl_certfile to the client certificate too.",
+                    id="hypermail.E060",
+                )
+            )
+        for name in ("ssl_certfile", "ssl_keyfile"):
+            value, where = _raw(spec, name)
+            if not value or not isinstance(value, (str, os.PathLike)):
+                continue
+            if not os.path.isfile(value):
+                messages.append(
+                    Error(
+                        f"{where} names {os.fspath(value)!r}, which is not a "
+                        "file: the first email sent over TLS will fail.",
+                        hint="Point it at the PEM client certificate (or its "
+                        "private key), or remove it.",
+                        id="hypermail.E060",
+                    )
+                )
     return messages
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from email.header import decode_header
 from typing import Any
 
 import django
@@ -52,6 +54,85 @@ def init_base_backend(backend: Any, *, alias: str | None, fail_silently: bool) -
         backend.alias = alias  # Always None before 6.1; set for a uniform API.
 
 
+def warn_direct_construction() -> None:
+    """Django 6.1 deprecates building a backend without ``alias`` (instead of
+    through ``mail.mailers``); warn as its own backend does: only when code
+    outside Django and hypermail-django builds it."""
+    if not MAILERS_SUPPORTED:
+        return
+    from django.utils.deprecation import (  # type: ignore[attr-defined,unused-ignore]
+        RemovedInDjango2028Warning,
+        warn_about_external_use,
+    )
+
+    warn_about_external_use(
+        "Directly creating EmailBackend instances is deprecated. "
+        "Use mail.mailers instead.",
+        RemovedInDjango2028Warning,
+        skip_name_prefixes="hypermail_django.backends",
+        internal_modules=("django", "hypermail_django"),
+    )
+
+
+def ignore_unknown(
+    backend: Any, options: dict[str, Any], ignored: Any = ()
+) -> dict[str, Any]:
+    """Drop keywords that are not options, as Django's backend ignores them
+    when not built for a ``MAILERS`` entry: on 6.1 with Django's own
+    deprecation warning, before with a warning naming the likely option."""
+    from .conf import OPTIONS, _unknown_message
+
+    unknown = {
+        name: value
+        for name, value in options.items()
+        if name not in OPTIONS and name not in set(ignored)
+    }
+    if not unknown:
+        return options
+    if MAILERS_SUPPORTED:
+        BaseEmailBackend.__init__(backend, **unknown)  # warns, ignores
+    else:
+        import warnings
+
+        warnings.warn(
+            _unknown_message(list(unknown), None, type(backend).__name__)
+            + " They are ignored, as by Django's SMTP backend.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return {name: value for name, value in options.items() if name not in unknown}
+
+
+#: An RFC 2047 encoded word used as a local part: what Django 5.2 writes for
+#: a non-ASCII local part (``=?utf-8?b?...?=@example.com``).
+_ENCODED_LOCAL_PART = re.compile(r"=\?utf-8\?[bq]\?[^?]*\?=(?=@)", re.IGNORECASE)
+
+
+def _utf8_address_headers(msg: Any) -> None:
+    """Django 5.2 writes a non-ASCII local part as an encoded word inside the
+    address, which RFC 2047 section 5 forbids; with SMTPUTF8 the local part
+    goes in as UTF-8 (RFC 6532), as Django 6.x writes it. Nothing else of
+    Django's header changes (display names, IDNA domains)."""
+    changed = False
+    for name in ("From", "To", "Cc", "Reply-To"):
+        value = msg[name]
+        if value is None:
+            continue
+        text = str(value)
+        fixed = _ENCODED_LOCAL_PART.sub(_decoded_word, text)
+        if fixed != text:
+            # Surrogate-escaped bytes are written as they are by an 8bit policy.
+            msg.replace_header(name, fixed.encode().decode("ascii", "surrogateescape"))
+            changed = True
+    if changed:
+        msg.policy = msg.policy.clone(cte_type="8bit")
+
+
+def _decoded_word(match: re.Match[str]) -> str:
+    ((data, charset),) = decode_header(match.group(0))
+    return data.decode(charset or "utf-8") if isinstance(data, bytes) else data
+
+
 def serialize(message: Any, *, smtputf8: bool) -> tuple[bytes, str | None]:
     """Serialize a Django ``EmailMessage`` for SMTP as Django's own backend does.
 
@@ -65,6 +146,8 @@ def serialize(message: Any, *, smtputf8: bool) -> tuple[bytes, str | None]:
     else:
         msg = message.message()
         msg.policy = policies.COMPAT32  # compat32, reusing folded headers
+        if smtputf8:
+            _utf8_address_headers(msg)
         data = flatten(msg, linesep="\r\n")
     message_id = msg["Message-ID"]
     return data, (str(message_id) if message_id is not None else None)

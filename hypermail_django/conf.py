@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .compat import legacy_setting
-from .exceptions import ConfigurationError
+from .exceptions import ConfigurationError, MailerConfigurationError
 
 Check = Callable[[Any, str], Any]
 
@@ -40,15 +40,26 @@ def _flag(value: Any, where: str) -> bool:
     )
 
 
+def _from_text(value: Any, kind: type) -> Any:
+    """A number written as text (``"3"`` from ``os.environ``) counts as that
+    number, for every numeric option alike; other values are left as they are."""
+    if isinstance(value, str):
+        try:
+            return kind(value.strip())
+        except ValueError:
+            return value
+    return value
+
+
 def _port(value: Any, where: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    value = _from_text(value, int)
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
         return value
     raise ConfigurationError(f"{where} must be a port number (1-65535), got {value!r}.")
 
 
 def _count(value: Any, where: str) -> int:
+    value = _from_text(value, int)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     raise ConfigurationError(f"{where} must be a whole number >= 0, got {value!r}.")
@@ -60,6 +71,7 @@ MAX_SECONDS = 86400.0
 
 
 def _seconds(value: Any, where: str) -> float:
+    value = _from_text(value, float)
     if (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
@@ -82,13 +94,17 @@ def _timeout(value: Any, where: str) -> float:
     return seconds
 
 
-def _existing_file(value: Any, where: str) -> str | None:
+def _file(value: Any, where: str) -> str | None:
+    """A path, read when TLS is first set up (as Django's backend reads it);
+    a missing file is reported then, and by system check hypermail.W060."""
     if value is None or value == "":
         return None
-    path = os.fspath(value)
-    if not os.path.isfile(path):
-        raise ConfigurationError(f"{where} names {path!r}, which is not a file.")
-    return path
+    try:
+        return os.fspath(value)
+    except TypeError:
+        raise ConfigurationError(
+            f"{where} must be a file path, got {value!r}."
+        ) from None
 
 
 def _inliner(value: Any, where: str) -> Any:
@@ -193,8 +209,8 @@ OPTIONS: dict[str, Option] = {
         Option("use_ssl", "EMAIL_USE_SSL", False, _flag),
         Option("timeout", "EMAIL_TIMEOUT", 30.0, _timeout),
         Option("data_timeout", "EMAIL_FLUXMAIL_DATA_TIMEOUT", 120.0, _timeout),
-        Option("ssl_certfile", "EMAIL_SSL_CERTFILE", None, _existing_file),
-        Option("ssl_keyfile", "EMAIL_SSL_KEYFILE", None, _existing_file),
+        Option("ssl_certfile", "EMAIL_SSL_CERTFILE", None, _file),
+        Option("ssl_keyfile", "EMAIL_SSL_KEYFILE", None, _file),
         Option("max_retries", "EMAIL_FLUXMAIL_MAX_RETRIES", 0, _count),
         Option("retry_delay", "EMAIL_FLUXMAIL_RETRY_DELAY", 1.0, _seconds),
         Option("retry_max_delay", "EMAIL_FLUXMAIL_RETRY_MAX_DELAY", 30.0, _seconds),
@@ -313,8 +329,24 @@ def resolve_options(
     """Return every option's checked value for a backend built with ``given``.
 
     ``alias`` is the ``MAILERS`` alias (Django 6.1) or None for the ``EMAIL_*``
-    settings. ``ignore`` lists keywords Django passes that are not ours.
+    settings. ``ignore`` lists keywords Django passes that are not ours. An
+    error about a ``MAILERS`` entry is also Django's ``InvalidMailer``.
     """
+    try:
+        return _resolve_options(given, alias=alias, ignore=ignore)
+    except ConfigurationError as exc:
+        raise _for_mailer(exc, alias) from None
+
+
+def _for_mailer(exc: ConfigurationError, alias: str | None) -> ConfigurationError:
+    if alias is None or isinstance(exc, MailerConfigurationError):
+        return exc
+    return MailerConfigurationError(exc.message, code=exc.code)
+
+
+def _resolve_options(
+    given: dict[str, Any], *, alias: str | None, ignore: Iterable[str]
+) -> dict[str, Any]:
     # Django 6.1's get_connection() marks every override it passes as "ignore if
     # unknown"; of those only fail_silently is not an option of ours, so a typo
     # such as get_connection(max_retry=5) is still reported.
@@ -330,8 +362,8 @@ def resolve_options(
 
     if alias is not None and not given.get("host"):
         raise ConfigurationError(
-            f"MAILERS[{alias!r}]['OPTIONS'] must define 'host', the SMTP server to "
-            "send through (as for Django's own SMTP backend).",
+            f"MAILERS[{alias!r}]: OPTIONS must define 'host'. Name the SMTP "
+            "server to send through (as for Django's own SMTP backend).",
             code="no_relay",
         )
     if not resolved["host"].strip():
@@ -341,21 +373,31 @@ def resolve_options(
             code="no_relay",
         )
     if resolved["use_tls"] and resolved["use_ssl"]:
-        raise ConfigurationError(
-            f"{_option_label('use_tls', alias, 'EMAIL_USE_TLS')} and "
-            f"{_option_label('use_ssl', alias, 'EMAIL_USE_SSL')} are mutually "
-            "exclusive: set use_tls for STARTTLS (port 587) or use_ssl for "
-            "implicit TLS (port 465), not both."
-        )
+        raise ConfigurationError(_tls_and_ssl_message(alias))
     if resolved["port"] is None:
         resolved["port"] = _default_port(resolved["use_tls"], resolved["use_ssl"])
-    if resolved["ssl_keyfile"] and not resolved["ssl_certfile"]:
-        raise ConfigurationError(
-            f"{_option_label('ssl_keyfile', alias, 'EMAIL_SSL_KEYFILE')} is set "
-            "without a certificate; set ssl_certfile too."
-        )
     _check_auth(resolved, alias)
     return resolved
+
+
+#: Django's own words (its backend raises them), then our hint.
+TLS_AND_SSL = (
+    "EMAIL_USE_TLS/EMAIL_USE_SSL are mutually exclusive, so only set one of "
+    "those settings to True."
+)
+TLS_AND_SSL_MAILER = (
+    "The 'use_ssl' and 'use_tls' OPTIONS are incompatible. Set at most one of "
+    "them to True."
+)
+_TLS_OR_SSL_HINT = (
+    "Set use_tls for STARTTLS (port 587) or use_ssl for implicit TLS (port 465)."
+)
+
+
+def _tls_and_ssl_message(alias: str | None) -> str:
+    if alias is None:
+        return f"{TLS_AND_SSL} {_TLS_OR_SSL_HINT}"
+    return f"MAILERS[{alias!r}]: {TLS_AND_SSL_MAILER} {_TLS_OR_SSL_HINT}"
 
 
 def _check_auth(resolved: dict[str, Any], alias: str | None) -> None:
@@ -415,6 +457,8 @@ def _resolve_one(option: Option, value: Any, alias: str | None) -> Any:
         value, where = option.default, name
     if name == "timeout" and value is None:
         value = option.default  # Django's EMAIL_TIMEOUT defaults to None: never.
+    if name in ("username", "password") and alias is not None and unset:
+        return None  # A MAILERS entry ignores EMAIL_HOST_USER: None, as Django.
     return value if value is None else option.check(value, where)
 
 
@@ -434,12 +478,15 @@ def resolve_preparation_options(
     """
     ignored = set(ignore) & {"fail_silently"}  # as in resolve_options
     unknown = [name for name in given if name not in OPTIONS and name not in ignored]
-    if unknown:
-        raise ConfigurationError(_unknown_message(unknown, alias, backend))
-    return {
-        name: _resolve_one(OPTIONS[name], given.get(name), alias)
-        for name in PREPARATION_OPTIONS
-    }
+    try:
+        if unknown:
+            raise ConfigurationError(_unknown_message(unknown, alias, backend))
+        return {
+            name: _resolve_one(OPTIONS[name], given.get(name), alias)
+            for name in PREPARATION_OPTIONS
+        }
+    except ConfigurationError as exc:
+        raise _for_mailer(exc, alias) from None
 
 
 def settings_for(options: dict[str, Any]) -> dict[str, Any]:
@@ -459,13 +506,14 @@ def _option_label(name: str, alias: str | None, setting: str | None = None) -> s
 def _unknown_message(
     unknown: list[str], alias: str | None, backend: str = "FluxMailBackend"
 ) -> str:
-    where = f"MAILERS[{alias!r}]['OPTIONS']" if alias is not None else backend
-    parts = []
+    """Django's words (``MAILERS['x']: Unknown options 'a', 'b'.``), then a
+    suggestion for each likely typo and the valid names."""
+    where = f"MAILERS[{alias!r}]: " if alias is not None else f"{backend}: "
+    names = ", ".join(repr(name) for name in unknown)
+    hints = []
     for name in unknown:
         close = difflib.get_close_matches(name, OPTIONS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        parts.append(f"{name!r}{hint}")
-    return (
-        f"{where} got unknown option(s) {', '.join(parts)}. "
-        f"Valid options: {', '.join(OPTIONS)}."
-    )
+        if close:
+            hints.append(f"did you mean {close[0]!r} for {name!r}?")
+    hint = f" ({'; '.join(hints)})" if hints else ""
+    return f"{where}Unknown options {names}.{hint} Valid options: {', '.join(OPTIONS)}."

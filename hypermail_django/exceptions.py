@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import django.core.mail
 from django.core.exceptions import ImproperlyConfigured
 
 from .transport.errors import (
     AuthenticationFailed,
+    AuthUnsupported,
     CertificateFailed,
+    ClientCertificateMissing,
+    ClientCertificateUnusable,
     ConnectionFailed,
     ConnectionLost,
+    ConnectionRefused,
     ConnectTimeout,
     DataRefused,
     DeliveryUncertain,
@@ -28,6 +33,9 @@ from .transport.errors import (
     SendError,
     SMTPUTF8Unsupported,
     TLSFailed,
+    TLSHandshakeFailed,
+    TLSRefused,
+    TLSUnavailable,
 )
 from .transport.probe import ProbeFailed
 
@@ -37,14 +45,18 @@ if TYPE_CHECKING:
 __all__ = [
     "AttachmentNotFound",
     "AttachmentReadError",
+    "AuthUnsupported",
     "AuthenticationFailed",
     "CSSInlineError",
     "CancelSend",
     "CertificateFailed",
+    "ClientCertificateMissing",
+    "ClientCertificateUnusable",
     "ConfigurationError",
     "ConnectTimeout",
     "ConnectionFailed",
     "ConnectionLost",
+    "ConnectionRefused",
     "DKIMDomainMismatch",
     "DKIMSigningError",
     "DataRefused",
@@ -54,6 +66,7 @@ __all__ = [
     "InvalidEmail",
     "InvalidMessage",
     "InvalidPriority",
+    "MailerConfigurationError",
     "ProbeFailed",
     "RateLimited",
     "RecipientsRefused",
@@ -62,6 +75,9 @@ __all__ = [
     "SendError",
     "SenderRefused",
     "TLSFailed",
+    "TLSHandshakeFailed",
+    "TLSRefused",
+    "TLSUnavailable",
     "TemplateNotFound",
 ]
 
@@ -80,6 +96,15 @@ class ConfigurationError(FluxMailException, ImproperlyConfigured, ValueError):
     """A setting or option has a value we cannot use; the message names it."""
 
     default_code = "invalid_config"
+
+
+#: What Django 6.1+ raises for a bad MAILERS entry (5.2/6.0 have no MAILERS).
+_InvalidMailer: Any = getattr(django.core.mail, "InvalidMailer", ImproperlyConfigured)
+
+
+class MailerConfigurationError(ConfigurationError, _InvalidMailer):
+    """A ``MAILERS`` entry has a value we cannot use: on Django 6.1 also
+    Django's ``InvalidMailer``, as its own backend raises."""
 
 
 class DKIMDomainMismatch(FluxMailException, ValueError):

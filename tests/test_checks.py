@@ -348,3 +348,35 @@ def test_no_w020_with_oauth2():
         token_provider=_token,
     ):
         assert ids() == []
+
+
+# -- E060 ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("option", ["ssl_certfile", "ssl_keyfile"])
+@pytest.mark.parametrize("backend", [BACKEND, DJANGO_SMTP])
+def test_e060_a_client_certificate_file_that_is_not_there(
+    tmp_path: Path, option: str, backend: str
+) -> None:
+    absent = str(tmp_path / "absent.pem")
+    options = {"host": "smtp.example.com", option: absent}
+    if option == "ssl_keyfile":  # a key alone is E003's business
+        (tmp_path / "cert.pem").write_text("")
+        options["ssl_certfile"] = str(tmp_path / "cert.pem")
+    with mailer_for(backend=backend, **options):
+        (message,) = messages_of("hypermail.E060")
+    assert absent in message
+    assert option in message.lower()
+
+
+def test_e060_not_for_files_that_are_there(tmp_path: Path) -> None:
+    cert = tmp_path / "cert.pem"
+    cert.write_text("")
+    with mailer_for(host="smtp.example.com", ssl_certfile=str(cert)):
+        assert messages_of("hypermail.E060") == []
+
+
+def test_e060_a_key_without_a_certificate() -> None:
+    with mailer_for(host="smtp.example.com", ssl_keyfile="/etc/ssl/key.pem"):
+        messages = messages_of("hypermail.E060")
+    assert any("without" in message for message in messages), messages

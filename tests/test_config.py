@@ -12,6 +12,7 @@ from django.test import override_settings
 
 from hypermail_django import options_from_env, settings_from_env
 from hypermail_django.backends import FluxMailBackend
+from hypermail_django.compat import MAILERS_SUPPORTED
 from hypermail_django.exceptions import ConfigurationError, FluxMailException
 
 from .conftest import BACKEND, PASSWORD, legacy_settings, requires_mailers
@@ -92,7 +93,6 @@ def test_get_connection_overrides_reach_the_backend():
         ({"EMAIL_USE_TLS": "False"}, "EMAIL_USE_TLS"),
         ({"EMAIL_FLUXMAIL_PIPELINING": "no"}, "EMAIL_FLUXMAIL_PIPELINING"),
         ({"EMAIL_TIMEOUT": 0}, "EMAIL_TIMEOUT"),
-        ({"EMAIL_SSL_CERTFILE": "/nonexistent/cert.pem"}, "EMAIL_SSL_CERTFILE"),
     ],
 )
 def test_invalid_settings_fail_at_construction_naming_the_setting(settings, named):
@@ -107,12 +107,25 @@ def test_invalid_settings_fail_at_construction_naming_the_setting(settings, name
     assert isinstance(error, FluxMailException)
 
 
-def test_both_tls_modes_name_both_settings():
+def test_both_tls_modes_say_what_djangos_backend_says():
     with (
         legacy_settings(EMAIL_USE_TLS=True, EMAIL_USE_SSL=True),
-        pytest.raises(ConfigurationError, match="EMAIL_USE_SSL"),
+        pytest.raises(ValueError) as caught,
     ):
         FluxMailBackend()
+    assert str(caught.value).startswith(
+        "EMAIL_USE_TLS/EMAIL_USE_SSL are mutually exclusive, so only set one of "
+        "those settings to True. Set use_tls for STARTTLS"
+    )
+    assert isinstance(caught.value, ConfigurationError)
+
+
+def test_a_missing_client_certificate_is_not_an_error_at_construction(tmp_path):
+    # As Django's backend: the file is read when TLS is first set up
+    # (tests/test_django_exceptions.py), and system check E060 names it.
+    absent = str(tmp_path / "cert.pem")
+    with legacy_settings(EMAIL_SSL_CERTFILE=absent):
+        assert FluxMailBackend().ssl_certfile == absent
 
 
 def test_empty_host_is_no_relay():
@@ -122,11 +135,50 @@ def test_empty_host_is_no_relay():
     assert "EMAIL_HOST" in str(caught.value)
 
 
-def test_unknown_option_is_refused_with_a_suggestion():
-    with pytest.raises(ConfigurationError) as caught:
-        FluxMailBackend(host="h", max_retry=3)
-    assert "'max_retry'" in str(caught.value)
-    assert "did you mean 'max_retries'" in str(caught.value)
+@pytest.mark.skipif(MAILERS_SUPPORTED, reason="Django 6.1 warns its own way")
+def test_unknown_keyword_is_ignored_with_a_suggestion():
+    # Django's backend ignores unknown keywords; we say which option was meant.
+    with pytest.warns(UserWarning, match="did you mean 'max_retries'") as caught:
+        backend = FluxMailBackend(host="h", max_retry=3)
+    assert "'max_retry'" in str(caught[0].message)
+    assert backend.max_retries == 0
+
+
+@requires_mailers
+def test_unknown_keyword_is_ignored_with_djangos_warning():
+    from django.utils.deprecation import RemovedInDjango2028Warning
+
+    with pytest.warns(RemovedInDjango2028Warning) as caught:
+        backend = FluxMailBackend(host="h", max_retry=3)
+    messages = [str(w.message) for w in caught]
+    assert any("does not support 'max_retry'" in m for m in messages), messages
+    assert backend.max_retries == 0
+
+
+@requires_mailers
+def test_direct_construction_warns_as_djangos_backend():
+    from django.utils.deprecation import RemovedInDjango2028Warning
+
+    with (
+        pytest.warns(
+            RemovedInDjango2028Warning,
+            match="Directly creating EmailBackend instances is deprecated",
+        ),
+    ):
+        FluxMailBackend(host="h")
+
+
+@requires_mailers
+def test_a_mailers_entry_ignores_the_email_settings_as_djangos_backend():
+    mailers = {"default": {"BACKEND": BACKEND, "OPTIONS": {"host": "h"}}}
+    with (
+        legacy_settings(EMAIL_HOST_USER="legacy", EMAIL_HOST_PASSWORD="secret"),
+        override_settings(MAILERS=mailers),
+    ):
+        backend = mail.mailers["default"]
+    assert (backend.username, backend.password) == (None, None)
+    assert (backend.use_tls, backend.use_ssl, backend.port) == (False, False, 25)
+    assert not backend.transport_config.authenticates
 
 
 def test_invalid_keyword_option_names_the_option():
@@ -159,9 +211,14 @@ def test_mailers_options_configure_the_backend():
         ({"port": "x"}, r"MAILERS\['transactional'\]\['OPTIONS'\]\['port'\]"),
         (
             {"retry_dely": 1},
-            r"unknown option\(s\) 'retry_dely' \(did you mean 'retry_delay'",
+            r"^MAILERS\['transactional'\]: Unknown options 'retry_dely'\. "
+            r"\(did you mean 'retry_delay' for 'retry_dely'\?\)",
         ),
-        ({"use_tls": True, "use_ssl": True}, "mutually exclusive"),
+        (
+            {"use_tls": True, "use_ssl": True},
+            r"^MAILERS\['transactional'\]: The 'use_ssl' and 'use_tls' OPTIONS "
+            r"are incompatible\. Set at most one of them to True\. ",
+        ),
     ],
 )
 def test_invalid_mailers_options_name_the_option(options, message):
@@ -171,19 +228,25 @@ def test_invalid_mailers_options_name_the_option(options, message):
     }
     with (
         override_settings(MAILERS=mailers),
-        pytest.raises(ConfigurationError, match=message),
+        pytest.raises(ConfigurationError, match=message) as caught,
     ):
         mail.mailers["transactional"]
+    # What Django's own backend raises for a bad MAILERS entry.
+    assert isinstance(caught.value, mail.InvalidMailer)
 
 
 @requires_mailers
 def test_mailers_must_name_a_host():
     with (
         override_settings(MAILERS={"default": {"BACKEND": BACKEND, "OPTIONS": {}}}),
-        pytest.raises(ConfigurationError, match="must define 'host'") as caught,
+        pytest.raises(
+            ConfigurationError,
+            match=r"^MAILERS\['default'\]: OPTIONS must define 'host'\. ",
+        ) as caught,
     ):
         mail.mailers["default"]
     assert caught.value.code == "no_relay"
+    assert isinstance(caught.value, mail.InvalidMailer)
 
 
 @requires_mailers

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import email.generator
 import random
+import re
+from email.header import decode_header
 
 import pytest
 
-from hypermail_django.compat import serialize
+from hypermail_django.compat import MODERN_EMAIL_API, serialize
 from hypermail_django.flatten import BytesGenerator
 
 from .conftest import djangos_bytes
@@ -24,8 +26,28 @@ def test_serialize_writes_what_django_writes(smtputf8):
             expected = djangos_bytes(message, smtputf8)
             random.seed(2026)
             data, message_id = serialize(message, smtputf8=smtputf8)
+            if smtputf8 and not MODERN_EMAIL_API:
+                expected = _utf8_local_parts(expected)
             assert data == expected
             assert message_id == FIXED["Message-ID"]
+
+
+def _utf8_local_parts(django_bytes: bytes) -> bytes:
+    """Django 5.2's bytes with its one deliberate difference undone: an
+    encoded word used as a local part (RFC 2047 section 5 forbids it) becomes
+    the UTF-8 local part, as Django 6.x writes it (test_first_day.py)."""
+
+    def decoded(match: re.Match[bytes]) -> bytes:
+        ((data, charset),) = decode_header(match.group(0).decode("ascii"))
+        assert isinstance(data, bytes)
+        return data.decode(charset).encode("utf-8")
+
+    head, sep, body = django_bytes.partition(b"\r\n\r\n")
+    return (
+        re.sub(rb"=\?utf-8\?[bq]\?[^?]*\?=(?=@)", decoded, head, flags=re.I)
+        + sep
+        + body
+    )
 
 
 def test_a_boundary_found_in_the_text_is_replaced_as_the_standard_one_is():

@@ -208,6 +208,10 @@ def test_use_tls_against_a_server_without_starttls(server):
     assert result.error is not None
     assert (result.failed_step, result.error.code) == ("starttls", "tls_unavailable")
     assert verbs(server) == ["EHLO"]
+    # What the server does offer stays visible (here: no STARTTLS at all).
+    assert result.capabilities is not None
+    assert result.capabilities.starttls is False
+    assert result.to_dict()["capabilities"]["starttls"] is False
 
 
 def test_refused_starttls_fails_the_probe_as_it_fails_sending(make_backend):

@@ -269,6 +269,56 @@ def test_per_ip_limit_holds_and_looks_like_success(client, user):
     assert len(sent_links()) == 1
 
 
+@override_settings(HYPERMAIL_PASSWORD_RESET_RATE_LIMIT_IP="3/h")
+def test_per_ip_limit_counts_an_ipv6_client_by_its_64(client, user):
+    # Rotating addresses within one /64 (one host's usual allocation) are one
+    # client; another /64 is another client.
+    for n in range(1, 4):
+        post(client, REQUEST, {"email": "a@example.com"}, REMOTE_ADDR=f"2001:db8::{n}")
+    post(client, REQUEST, {"email": user.email}, REMOTE_ADDR="2001:db8::ffff:1234")
+    assert sent_links() == []
+    post(client, REQUEST, {"email": user.email}, REMOTE_ADDR="2001:db8:0:1::1")
+    assert len(sent_links()) == 1
+
+
+@override_settings(
+    HYPERMAIL_PASSWORD_RESET_RATE_LIMIT_IP="1/h",
+    HYPERMAIL_PASSWORD_RESET_IPV6_PREFIX=128,
+)
+def test_the_ipv6_prefix_is_configurable(client, user):
+    post(client, REQUEST, {"email": "a@example.com"}, REMOTE_ADDR="2001:db8::1")
+    post(client, REQUEST, {"email": user.email}, REMOTE_ADDR="2001:db8::2")
+    assert len(sent_links()) == 1
+
+
+@pytest.mark.parametrize(
+    ("ip", "prefix", "counted"),
+    [
+        ("203.0.113.9", 64, "203.0.113.9"),
+        ("2001:db8::1", 64, "2001:db8::/64"),
+        ("2001:DB8:0:0:ffff::1", 48, "2001:db8::/48"),
+        ("::ffff:203.0.113.9", 64, "203.0.113.9"),
+        ("unknown", 64, "unknown"),
+    ],
+)
+def test_counted_client(ip, prefix, counted):
+    from hypermail_django.auth.ratelimit import counted_client
+
+    assert counted_client(ip, prefix) == counted
+
+
+@pytest.mark.parametrize("value", [0, 129, "x", True])
+def test_a_bad_ipv6_prefix_is_a_configuration_error(value):
+    from hypermail_django.auth.conf import get_settings
+    from hypermail_django.exceptions import ConfigurationError
+
+    with (
+        override_settings(HYPERMAIL_PASSWORD_RESET_IPV6_PREFIX=value),
+        pytest.raises(ConfigurationError, match="IPV6_PREFIX"),
+    ):
+        get_settings()
+
+
 def client_ip_from_header(request: Any) -> str:
     return request.headers["X-Client-IP"]
 

@@ -235,7 +235,8 @@ def test_defaults():
     assert conf.rate_limit_ip == Rate(20, 3600)
     assert conf.delivery == "auto"
     assert conf.url_template is None and conf.base_url is None
-    assert len(setting_names()) == 10
+    assert conf.ipv6_prefix == 64
+    assert len(setting_names()) == 11
 
 
 @pytest.mark.parametrize(

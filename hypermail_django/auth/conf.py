@@ -68,6 +68,9 @@ class ResetSettings:
     client_ip: Callable[[Any], str] | None = None
     #: ``"auto"``, ``"tasks"`` or ``"thread"`` (see ``delivery.py``).
     delivery: str = "auto"
+    #: The per-IP limit counts an IPv6 client by this prefix length: one
+    #: host usually holds a whole /64 and can rotate addresses within it.
+    ipv6_prefix: int = 64
 
 
 def _name(field: str) -> str:
@@ -153,6 +156,17 @@ def _delivery(value: Any, name: str) -> str:
     )
 
 
+def _ipv6_prefix(value: Any, name: str) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 128:
+        return value
+    raise ConfigurationError(
+        f"{name} must be an IPv6 prefix length from 1 to 128 (64 counts each "
+        f"/64 network as one client, 128 each address); got {value!r}."
+    )
+
+
 _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "url_template": _url_template,
     "base_url": _base_url,
@@ -164,6 +178,7 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "cache": _text,
     "client_ip": _callable,
     "delivery": _delivery,
+    "ipv6_prefix": _ipv6_prefix,
 }
 
 

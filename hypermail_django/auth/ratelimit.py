@@ -14,6 +14,7 @@ cache never holds email addresses.
 
 from __future__ import annotations
 
+import ipaddress
 import unicodedata
 from typing import Any
 
@@ -42,6 +43,22 @@ def client_ip(request: Any, conf: ResetSettings | None = None) -> str:
     return str(request.META.get("REMOTE_ADDR") or "unknown")
 
 
+def counted_client(ip: str, ipv6_prefix: int = 64) -> str:
+    """What the per-IP limit counts: an IPv4 address as it is, an IPv6 one by
+    its network (``ipv6_prefix``, /64 by default, as django-ratelimit does),
+    so rotating addresses within one network do not escape the limit."""
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return ip  # "unknown", or whatever a custom client_ip returned
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        network = ipaddress.IPv6Network((address, ipv6_prefix), strict=False)
+        return str(network)
+    return str(address)
+
+
 def exceeded_limits(
     request: Any, email: str, conf: ResetSettings | None = None
 ) -> list[str]:
@@ -60,7 +77,8 @@ def exceeded_limits(
     exceeded = []
     if not _hit(cache, "email", normalize_email(email), conf.rate_limit_email):
         exceeded.append("email")
-    if not _hit(cache, "ip", client_ip(request, conf), conf.rate_limit_ip):
+    client = counted_client(client_ip(request, conf), conf.ipv6_prefix)
+    if not _hit(cache, "ip", client, conf.rate_limit_ip):
         exceeded.append("ip")
     return exceeded
 

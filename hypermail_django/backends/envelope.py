@@ -102,6 +102,12 @@ def build_envelope(message: EmailMessage, prep: Any = prep_address) -> Envelope 
     try:
         mail_from = prep(message.from_email, force_ascii=not smtputf8)
         rcpt_to = tuple(prep(addr, force_ascii=not smtputf8) for addr in recipients)
+        for address, spec in zip(recipients, rcpt_to, strict=True):
+            # A sender may be a local mailbox ("webmaster", Django #15042); a
+            # recipient without a domain cannot be delivered by a relay.
+            _, at, domain = spec.rpartition("@")
+            if not at or not domain:
+                raise ValueError(f"Invalid address {force_str(address)!r}: no domain")
     except ValueError as exc:
         raise InvalidEmail(
             f"{exc} in the message {message.subject!r}. Fix the address; nothing "

@@ -13,7 +13,7 @@ from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
 from django.core.mail.utils import DNS_NAME
 
 from .. import signals
-from ..compat import init_base_backend
+from ..compat import ignore_unknown, init_base_backend, warn_direct_construction
 from ..conf import TRANSPORT_OPTIONS, resolve_options
 from ..exceptions import SendError
 from ..limits import MailerLimits, hold
@@ -55,8 +55,15 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         ssl_certfile: str | None = None,
         **options: Any,
     ) -> None:
+        direct = "alias" not in options
         alias = options.pop("alias", None)
         ignored = options.pop("_ignore_unknown_kwargs", None) or ()
+        if direct:
+            warn_direct_construction()
+        if alias is None:
+            # As Django's backend: unknown keywords are ignored with a warning
+            # (Django's own on 6.1), refused only for a MAILERS entry.
+            options = ignore_unknown(self, options, ignored)
         given = {
             "host": host,
             "port": port,
@@ -74,8 +81,9 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         self.fail_silently = fail_silently
         self.host: str = resolved["host"]
         self.port: int = resolved["port"]
-        self.username: str = resolved["username"]
-        self.password: str = resolved["password"]
+        # None when a MAILERS entry sets none, as in Django's backend.
+        self.username: str | None = resolved["username"]
+        self.password: str | None = resolved["password"]
         self.use_tls: bool = resolved["use_tls"]
         self.use_ssl: bool = resolved["use_ssl"]
         self.timeout: float = resolved["timeout"]
@@ -110,10 +118,10 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         Built from the attributes at call time, so code that sets
         ``backend.host`` after construction (as Django allows) is honoured.
         """
-        return TransportConfig(
-            **{name: getattr(self, name) for name in TRANSPORT_OPTIONS},
-            local_hostname=DNS_NAME.get_fqdn(),
-        )
+        values = {name: getattr(self, name) for name in TRANSPORT_OPTIONS}
+        values["username"] = values["username"] or ""
+        values["password"] = values["password"] or ""
+        return TransportConfig(**values, local_hostname=DNS_NAME.get_fqdn())
 
     @property
     def ssl_context(self) -> ssl.SSLContext:

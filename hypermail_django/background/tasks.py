@@ -149,7 +149,7 @@ def _next_attempt(
 def _given_up_error(status: DeliveryStatus, given_up: list[str]) -> SendError:
     """One error describing the recipients the worker gave up on."""
     fates = {rcpt: status.recipients[rcpt] for rcpt in given_up}
-    details = "; ".join(f"{rcpt}: {rs.code} {rs.reply}" for rcpt, rs in fates.items())
+    details = "; ".join(f"{rcpt}: {rs.summary}" for rcpt, rs in fates.items())
     return RecipientsRefused(
         f"Message {status.message_id} was not delivered to {len(given_up)} "
         f"recipient(s) ({details})",

@@ -90,7 +90,10 @@ def _connect_error(
         return failures.setup_refused(where, exc.code, exc.message)
     if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
         return failures.setup_lost(where, exc)
-    return failures.unreachable(where, exc)
+    # aiosmtplib wraps the socket's error (a refused connection, its errno).
+    chain = (exc.__cause__, exc.__context__, exc)
+    cause = next((c for c in chain if isinstance(c, OSError) and c.errno), exc)
+    return failures.unreachable(where, exc, cause)
 
 
 def is_alive(smtp: aiosmtplib.SMTP) -> bool:

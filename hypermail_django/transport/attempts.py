@@ -189,7 +189,7 @@ def _refusal(status: DeliveryStatus) -> RecipientsRefused:
     }
     all_deferred = all(rs.status == "deferred" for rs in status.recipients.values())
     details = "; ".join(
-        f"{rcpt}: {rs.code} {rs.reply}" for rcpt, rs in status.recipients.items()
+        f"{rcpt}: {rs.summary}" for rcpt, rs in status.recipients.items()
     )
     return RecipientsRefused(
         f"No recipient accepted message {status.message_id} ({details})",
@@ -203,11 +203,10 @@ def _log_undelivered(status: DeliveryStatus) -> None:
     for rcpt, rs in status.recipients.items():
         if rs.status != "sent":
             logger.warning(
-                "Message %s: recipient %s %s (%s %s) after %d attempt(s)",
+                "Message %s: recipient %s %s (%s) after %d attempt(s)",
                 status.message_id,
                 rcpt,
                 rs.status,
-                rs.code,
-                rs.reply,
+                rs.summary,
                 status.attempts,
             )

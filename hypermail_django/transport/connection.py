@@ -143,7 +143,7 @@ def _connect_error(
         connecting = step == "the greeting"
         return failures.setup_timeout(where, timeout, step, connecting=connecting)
     if isinstance(exc, OSError):
-        return failures.unreachable(where, exc.strerror or exc)
+        return failures.unreachable(where, exc.strerror or exc, exc)
     if isinstance(exc, smtplib.SMTPException):
         return failures.unreachable(where, exc)
     raise exc

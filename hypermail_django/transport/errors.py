@@ -80,6 +80,12 @@ class ConnectionFailed(SendError):
     default_code = "connection_failed"
 
 
+class ConnectionRefused(ConnectionFailed, ConnectionRefusedError):
+    """Nothing listens on the server's port (a ``ConnectionRefusedError``, as
+    Django's backend raises; ``errno`` is kept). Its code stays
+    ``connection_failed``."""
+
+
 class ConnectTimeout(ConnectionFailed, TimeoutError):
     """The server did not connect, or did not greet, in time (a ``TimeoutError``,
     as Django's backend raises)."""
@@ -120,6 +126,37 @@ class TLSFailed(SendError):
     default_code = "tls_failed"
 
 
+class TLSUnavailable(TLSFailed, smtplib.SMTPNotSupportedError):
+    """``use_tls`` is on and the server offers no STARTTLS (an
+    ``SMTPNotSupportedError``, as smtplib raises in Django's backend)."""
+
+    default_code = "tls_unavailable"
+
+
+class TLSRefused(TLSFailed, smtplib.SMTPResponseException):  # type: ignore[misc]  # smtp_code may be None
+    """The server answered STARTTLS with an error (an
+    ``SMTPResponseException``, as smtplib raises)."""
+
+
+class TLSHandshakeFailed(TLSFailed, ssl.SSLError):
+    """The TLS handshake failed, e.g. a wrong protocol version (an
+    ``ssl.SSLError``, as Django's backend raises)."""
+
+
+class ClientCertificateMissing(TLSFailed, FileNotFoundError):
+    """``ssl_certfile``/``ssl_keyfile`` name no file (a ``FileNotFoundError``,
+    as ``load_cert_chain`` raises in Django's backend)."""
+
+    default_code = "configuration"
+
+
+class ClientCertificateUnusable(TLSFailed, ssl.SSLError):
+    """``ssl_certfile``/``ssl_keyfile`` are not a PEM certificate and its key
+    (an ``ssl.SSLError``, as ``load_cert_chain`` raises)."""
+
+    default_code = "configuration"
+
+
 class CertificateFailed(TLSFailed, ssl.SSLCertVerificationError):
     """The server's certificate failed verification (an
     ``ssl.SSLCertVerificationError``, as Django's backend raises)."""
@@ -129,6 +166,13 @@ class AuthenticationFailed(SendError, smtplib.SMTPAuthenticationError):  # type:
     """The server refused the credentials, or offers no AUTH at all."""
 
     default_code = "auth_failed"
+
+
+class AuthUnsupported(AuthenticationFailed, smtplib.SMTPNotSupportedError):  # type: ignore[misc]
+    """A username is set and the server offers no AUTH (or not the mechanism
+    asked for): an ``SMTPNotSupportedError``, as smtplib raises."""
+
+    default_code = "auth_unsupported"
 
 
 class SenderRefused(SendError, smtplib.SMTPSenderRefused):  # type: ignore[misc]  # smtp_code may be None

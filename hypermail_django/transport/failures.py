@@ -8,13 +8,19 @@ retry policy cannot tell which library spoke to the server.
 
 from __future__ import annotations
 
+import ssl
+
 from .config import TransportConfig
 from .envelope import Envelope
 from .errors import (
     AuthenticationFailed,
+    AuthUnsupported,
     CertificateFailed,
+    ClientCertificateMissing,
+    ClientCertificateUnusable,
     ConnectionFailed,
     ConnectionLost,
+    ConnectionRefused,
     ConnectTimeout,
     DataRefused,
     DeliveryUncertain,
@@ -23,6 +29,9 @@ from .errors import (
     SenderRefused,
     SMTPUTF8Unsupported,
     TLSFailed,
+    TLSHandshakeFailed,
+    TLSRefused,
+    TLSUnavailable,
 )
 from .results import RecipientStatus
 
@@ -46,16 +55,21 @@ def smtputf8_unsupported(envelope: Envelope) -> SMTPUTF8Unsupported:
     )
 
 
-def tls_unavailable(where: str) -> TLSFailed:
-    return TLSFailed(
-        f"{where} does not offer STARTTLS but use_tls is on; nothing was sent. "
-        "Check the port (587 for STARTTLS, 465 for use_ssl).",
-        code="tls_unavailable",
+#: smtplib's own words for a missing extension (Django's backend raises them);
+#: ours begin with them, so code and tests that match on them keep working.
+STARTTLS_UNSUPPORTED = "STARTTLS extension not supported by server."
+AUTH_UNSUPPORTED = "SMTP AUTH extension not supported by server."
+
+
+def tls_unavailable(where: str) -> TLSUnavailable:
+    return TLSUnavailable(
+        f"{STARTTLS_UNSUPPORTED} {where} does not offer STARTTLS but use_tls is "
+        "on; nothing was sent. Check the port (587 for STARTTLS, 465 for use_ssl).",
     )
 
 
-def tls_refused(where: str, code: int, reply: Reply) -> TLSFailed:
-    return TLSFailed(
+def tls_refused(where: str, code: int, reply: Reply) -> TLSRefused:
+    return TLSRefused(
         f"{where} refused STARTTLS: {code} {text(reply)}",
         smtp_code=code,
         smtp_error=reply,
@@ -72,25 +86,34 @@ def certificate_failed(where: str, reason: str) -> CertificateFailed:
 
 def client_certificate_unusable(config: TransportConfig, exc: Exception) -> TLSFailed:
     """``ssl_certfile``/``ssl_keyfile`` name files that are not a certificate
-    and its key: a configuration error, met when TLS is first set up."""
+    and its key: a configuration error, met when TLS is first set up (where
+    Django's backend meets it too, with the same exception class)."""
     reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
-    return TLSFailed(
+    message = (
         f"ssl_certfile {config.ssl_certfile!r} / ssl_keyfile {config.ssl_keyfile!r} "
         f"could not be loaded as a client certificate and key ({reason}); "
-        "nothing was sent. Point them at a PEM certificate and its private key.",
-        code="configuration",
+        "nothing was sent. Point them at a PEM certificate and its private key."
     )
+    if isinstance(exc, FileNotFoundError):
+        error: TLSFailed = ClientCertificateMissing(message)
+        error.errno = exc.errno
+        error.filename = exc.filename
+        return error
+    if isinstance(exc, ssl.SSLError):
+        return ClientCertificateUnusable(message)
+    return TLSFailed(message, code="configuration")
 
 
-def tls_failed(where: str, reason: object) -> TLSFailed:
-    return TLSFailed(f"TLS with {where} failed: {reason}")
+def tls_failed(where: str, reason: object) -> TLSHandshakeFailed:
+    error = TLSHandshakeFailed(f"TLS with {where} failed: {reason}")
+    error.reason = str(reason)  # as ssl.SSLError has, for code that reads it
+    return error
 
 
-def auth_unsupported(where: str) -> AuthenticationFailed:
-    return AuthenticationFailed(
-        f"{where} offers no AUTH; set use_tls/use_ssl if it only offers AUTH over "
-        "TLS, or remove the username and password.",
-        code="auth_unsupported",
+def auth_unsupported(where: str) -> AuthUnsupported:
+    return AuthUnsupported(
+        f"{AUTH_UNSUPPORTED} {where} offers no AUTH; set use_tls/use_ssl if it only "
+        "offers AUTH over TLS, or remove the username and password.",
     )
 
 
@@ -150,8 +173,20 @@ def setup_lost(where: str, detail: object) -> ConnectionLost:
     )
 
 
-def unreachable(where: str, detail: object) -> ConnectionFailed:
-    return ConnectionFailed(f"Could not connect to {where}: {detail}", transient=True)
+def unreachable(
+    where: str, detail: object, cause: BaseException | None = None
+) -> ConnectionFailed:
+    """The TCP connection failed; a refused one is a ``ConnectionRefusedError``
+    as in Django's backend, and ``errno`` is that of the ``cause``."""
+    message = f"Could not connect to {where}: {detail}"
+    error = (
+        ConnectionRefused(message, transient=True)
+        if isinstance(cause, ConnectionRefusedError)
+        else ConnectionFailed(message, transient=True)
+    )
+    if isinstance(cause, OSError):
+        error.errno = cause.errno
+    return error
 
 
 def sender_refused(envelope: Envelope, code: int, reply: Reply) -> SenderRefused:

@@ -314,6 +314,11 @@ def _dialogue(
         result.tls = TLSInfo.from_socket(conn.sock, now=time.time())
     run.step("ehlo", conn, lambda: _ehlo_or_helo(conn), expect=250)
     starttls_offered = conn.has_extn("starttls")
+    # What the server offered before TLS, kept if STARTTLS then fails (not
+    # offered, refused), so the user sees what the server does offer.
+    result.capabilities = Capabilities.from_features(
+        conn.esmtp_features, starttls_offered=starttls_offered
+    )
     if config.use_tls:
         run.step("starttls", conn, lambda: _starttls(conn, ssl_context, where))
         result.tls = TLSInfo.from_socket(conn.sock, now=time.time())

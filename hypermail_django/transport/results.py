@@ -27,6 +27,15 @@ class RecipientStatus:
             return cls("sent", code, text)
         return cls("deferred" if 400 <= code < 500 else "refused", code, text)
 
+    @property
+    def summary(self) -> str:
+        """The code and reply for a log line or message: never ``None``, and
+        the code once even when the reply already begins with it."""
+        reply = self.reply.strip()
+        if self.code is None or reply.startswith(str(self.code)):
+            return reply or "no reply"
+        return f"{self.code} {reply}".strip()
+
 
 @dataclass
 class DeliveryStatus:

@@ -30,7 +30,7 @@ import aiosmtplib
 
 from . import failures, tokens
 from .config import TransportConfig
-from .errors import AuthenticationFailed, SendError
+from .errors import AuthenticationFailed, AuthUnsupported, SendError
 from .failures import text
 
 __all__ = [
@@ -107,8 +107,8 @@ def _offered(features: str, mechanism: str) -> bool:
     return mechanism.upper() in features.upper().split()
 
 
-def _unoffered(where: str, mechanism: str, features: str) -> AuthenticationFailed:
-    return AuthenticationFailed(
+def _unoffered(where: str, mechanism: str, features: str) -> AuthUnsupported:
+    return AuthUnsupported(
         f"{where} does not offer AUTH {mechanism.upper()} (it offers: "
         f"{features.strip() or 'nothing'}); set auth_mechanism to one it offers.",
         code="auth_unsupported",
