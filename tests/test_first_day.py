@@ -10,7 +10,7 @@ import pytest
 from django.core.mail import EmailMessage
 
 from hypermail_django.backends import FluxMailBackend
-from hypermail_django.conf import OPTIONS
+from hypermail_django.conf import OPTIONS, resolve_options
 from hypermail_django.exceptions import ConfigurationError
 from hypermail_django.testing import SMTPTestServer
 from hypermail_django.transport.results import RecipientStatus
@@ -29,16 +29,17 @@ NUMERIC = {
     "max_connection_age": ("300", 300.0),
     "max_messages_per_connection": ("100", 100),
     "token_refresh_margin": ("60", 60.0),
+    "limit_wait": ("5", 5.0),
 }
 
 
 @pytest.mark.parametrize("name", sorted(NUMERIC))
 def test_numeric_strings_are_coerced_alike_for_every_numeric_option(name):
     text, number = NUMERIC[name]
-    backend = FluxMailBackend(host="h", **{name: text})
-    assert getattr(backend, name) == number
+    FluxMailBackend(host="h", **{name: text})  # accepted by the backend
+    assert resolve_options({"host": "h", name: text})[name] == number
     with legacy_settings(**{OPTIONS[name].setting: text}):
-        assert getattr(FluxMailBackend(host="h"), name) == number
+        assert resolve_options({"host": "h"})[name] == number
 
 
 def test_the_list_covers_every_numeric_option():
