@@ -168,6 +168,16 @@ def legacy_settings(**settings: Any) -> Iterator[None]:
             yield
 
 
+def default_mailer_settings(backend: str) -> dict[str, Any]:
+    """Settings that make ``backend`` the default mailer, for ``override_settings``.
+
+    ``MAILERS`` on Django 6.1 (where ``EMAIL_BACKEND`` warns), ``EMAIL_BACKEND`` before.
+    """
+    if MAILERS_SUPPORTED:
+        return {"MAILERS": {"default": {"BACKEND": backend}}}
+    return {"EMAIL_BACKEND": backend}
+
+
 @contextlib.contextmanager
 def mailer_for(
     server: SMTPTestServer | None = None, backend: str = BACKEND, **options: Any

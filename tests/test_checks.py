@@ -294,7 +294,7 @@ def _token() -> str:
 @pytest.mark.parametrize(
     ("options", "text"),
     [
-        ({"auth_mechanism": "xoauth2"}, "token_provider' option) is not set"),
+        ({"auth_mechanism": "xoauth2"}, "is not set: name a callable"),
         (
             {"auth_mechanism": "xoauth2", "token_provider": _token, "password": "pw"},
             "remove the password",

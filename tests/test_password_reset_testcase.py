@@ -12,9 +12,10 @@ from hypermail_django.auth.delivery import ResetJob, dispatch, wait_for_deliveri
 from hypermail_django.outbox import clear_outbox, get_outbox
 
 from .auth_urls import FLOW_SETTINGS, MEMORY
+from .conftest import default_mailer_settings
 
 
-@override_settings(**FLOW_SETTINGS, EMAIL_BACKEND=MEMORY)
+@override_settings(**FLOW_SETTINGS, **default_mailer_settings(MEMORY))
 class ResetInATestCase(TestCase):
     def setUp(self) -> None:
         clear_outbox()

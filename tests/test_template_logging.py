@@ -19,6 +19,7 @@ from hypermail_django.auth.tokens import generate_reset_token
 from hypermail_django.outbox import clear_outbox, get_outbox
 
 from .auth_urls import FLOW_SETTINGS
+from .conftest import mailer_for
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +69,7 @@ def _assert_nothing_secret(texts: list[str], *secrets: str) -> None:
 
 def test_the_reset_email_logs_no_token_url_or_address(template_log, user):
     clear_outbox()
-    with override_settings(EMAIL_BACKEND="hypermail_django.backends.MemoryBackend"):
+    with mailer_for(backend="hypermail_django.backends.MemoryBackend"):
         assert send_password_reset_email(user, reset_url_template=SPA) == 1
     (message,) = get_outbox()
     body = message.body
