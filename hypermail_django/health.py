@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .exceptions import ConfigurationError
 from .mailers import MailerSpec, get_mailer_spec
+from .routing.checks import is_router
 from .transport.probe import ProbeFailed, ProbeResult, probe
 from .transport.sasl import TokenRefused
 
@@ -43,6 +45,7 @@ def test_connection(
 
     ``using`` is a ``MAILERS`` alias (None: the default mailer). ``timeout``
     bounds the whole check, in seconds (default: the mailer's ``timeout``).
+    A ``RoutingBackend`` alias checks every member: healthy when one is.
 
     Returns ``{"ok": True, "relay": str, "port": int, "latency_ms": int, ...}``
     (the full report of ``docs/health-checks.md``). Raises
@@ -55,10 +58,36 @@ def test_connection(
     """
     if timeout is not None and not timeout > 0:
         raise ValueError(f"timeout must be more than 0 seconds, got {timeout!r}")
-    result = check_mailer(get_mailer_spec(using), timeout=timeout)
+    spec = get_mailer_spec(using)
+    if not spec.legacy and is_router(spec):
+        return _test_router(spec, timeout)
+    result = check_mailer(spec, timeout=timeout)
     if not result.ok:
         raise ProbeFailed(result)
     return result.to_dict()
+
+
+def _test_router(spec: MailerSpec, timeout: float | None) -> dict[str, Any]:
+    """A router can send when one member can: report each member; when none
+    can, raise the first unhealthy member's failure, with every member's
+    report in ``.members``."""
+    from .routing.probe import probe_router
+
+    members = probe_router(spec, timeout)
+    reports = [member.to_dict() for member in members]
+    healthy = [m.latency_ms or 0 for m in members if m.status == "healthy"]
+    if healthy:
+        return {"ok": True, "latency_ms": min(healthy), "members": reports}
+    failed = next((m.result for m in members if m.status == "unhealthy"), None)
+    if failed is None:
+        raise ConfigurationError(
+            f"{spec.label} has no member that can be checked: "
+            + "; ".join(f"{m.alias}: {m.error}" for m in members),
+            code="invalid_config",
+        )
+    error = ProbeFailed(failed)
+    error.members = reports
+    raise error
 
 
 # A function named test_* must not be collected by pytest when a test module

@@ -85,7 +85,11 @@ class RQProject:
         ``count()`` would clean a registry up first, which is the workers' and
         the recovery command's business, not the observer's)."""
         registries = rq.registry
-        counts = {"queued": len(self.queue)}
+        counts = {
+            "queued": len(self.queue),
+            # Taken off the queue by a worker, not yet registered as started.
+            "intermediate": self.connection.llen(self.queue.intermediate_queue_key),
+        }
         for name, registry in [
             ("scheduled", registries.ScheduledJobRegistry),
             ("started", registries.StartedJobRegistry),
@@ -113,6 +117,14 @@ class RQProject:
             if job is not None and job.worker_name == worker:
                 jobs[job.id] = job.kwargs["payload"]["message_id"]
         return jobs
+
+    def stuck(self) -> set[str]:
+        """Jobs taken off the queue (RQ's intermediate list) but not started:
+        what a worker killed between the two steps leaves behind."""
+        key = self.queue.intermediate_queue_key
+        started = rq.registry.StartedJobRegistry(queue=self.queue)
+        taken = {entry.decode() for entry in self.connection.lrange(key, 0, -1)}
+        return {job_id for job_id in taken if job_id not in started}
 
     def logs(self) -> str:
         tails = []
@@ -200,29 +212,36 @@ def test_2000_messages_survive_a_down_server_and_a_killed_rq_worker(project, cap
         assert delivered_at_kill < MESSAGES, "the workers finished before the kill"
 
         # 3. Recovery: once the killed worker's heartbeat deadline has passed
-        #    (up to 90 s), hypermail_requeue_stale puts its job back.
+        #    (up to 90 s), hypermail_requeue_stale puts its job back. If the
+        #    kill landed between taking a job off the queue and starting it,
+        #    the job is stuck in RQ's intermediate list: requeued after a minute.
         requeued: list[str] = []
-        if left_running:
+        stuck = project.stuck()
+        if stuck:  # A live worker passes through that state in milliseconds.
+            time.sleep(1)
+            stuck &= project.stuck()
 
-            def recovered() -> bool:
-                output = project.run("-m", "django", "hypermail_requeue_stale")
-                requeued.extend(line.split()[1] for line in output.splitlines()[1:])
-                return set(left_running) <= set(requeued)
+        def recovered() -> bool:
+            output = project.run("-m", "django", "hypermail_requeue_stale")
+            requeued.extend(line.split()[1] for line in output.splitlines()[1:])
+            return (set(left_running) | stuck) <= set(requeued)
 
+        if left_running or stuck:
             _wait_until(recovered, "the killed worker's job to be requeued", project)
 
         def done() -> bool:
             if received.distinct() < MESSAGES:
                 return False
             counts = project.counts()
-            return counts["queued"] == counts["scheduled"] == counts["started"] == 0
+            waiting = ("queued", "intermediate", "scheduled", "started")
+            return not any(counts[name] for name in waiting)
 
         _wait_until(
             done,
             lambda: (
                 "every message to be delivered (missing: "
                 f"{sorted(set(enqueued) - set(received.ids()))[:5]}..., requeued "
-                f"{requeued}, left running {left_running})"
+                f"{requeued}, left running {left_running}, stuck {stuck})"
             ),
             project,
         )
@@ -301,3 +320,43 @@ def test_requeue_stale_on_rq_touches_only_abandoned_email_jobs(project):
     # RQ's own verdict on the other app's job: failed as abandoned, not requeued.
     assert set(failed.get_job_ids()) == {refused.id, other.id}
     assert zcard(started.key) == 0
+
+
+def test_requeue_stale_on_rq_recovers_a_job_taken_and_never_started(project):
+    """What a worker killed between taking a job off the queue (RQ moves it to
+    the queue's intermediate list) and registering it as started leaves: a job
+    in no registry. The first run only marks it, as a live worker holds a job
+    there for milliseconds; a minute after that mark it is requeued, at the
+    front. Another app's job stuck the same way is left to RQ's maintenance."""
+    project.run("-m", "tests.background_project.enqueue", "2")
+    queue = project.queue
+    intermediate = queue.intermediate_queue
+    email, waiting = (queue.fetch_job(i) for i in queue.job_ids)
+    other = queue.enqueue("os.getpid")
+    with project.connection.pipeline() as pipe:
+        for job in (email, other):  # What a worker's BLMOVE does.
+            pipe.lrem(queue.key, 1, job.id)
+            pipe.rpush(intermediate.key, job.id)
+        pipe.execute()
+    assert project.stuck() == {email.id, other.id}
+
+    assert "Requeued 0 stale email task(s)." in project.run(
+        "-m", "django", "hypermail_requeue_stale"
+    )
+    dry = project.run("-m", "django", "hypermail_requeue_stale", "--dry-run")
+    assert "Would requeue 0 stale email task(s)." in dry
+    a_minute_ago = time.time() - 61
+    for job in (email, other):
+        first_seen = intermediate.get_first_seen_key(job.id)
+        assert project.connection.exists(first_seen)
+        project.connection.set(first_seen, a_minute_ago)
+
+    dry = project.run("-m", "django", "hypermail_requeue_stale", "--dry-run")
+    assert "Would requeue 1 stale email task(s)." in dry
+    assert project.stuck() == {email.id, other.id}
+    output = project.run("-m", "django", "hypermail_requeue_stale")
+    assert "Requeued 1 stale email task(s)." in output
+    assert [line.split()[1] for line in output.splitlines()[1:]] == [email.id]
+    assert queue.job_ids == [email.id, waiting.id]
+    assert project.stuck() == {other.id}
+    assert not project.connection.exists(intermediate.get_first_seen_key(email.id))

@@ -657,6 +657,52 @@ def test_test_connection_accepts_the_bridge_aliases(server: SMTPTestServer) -> N
     assert report["port"] == server.port
 
 
+def test_test_connection_of_a_router_checks_every_member(
+    server: SMTPTestServer,
+) -> None:
+    from hypermail_django import test_connection
+
+    with mailers(
+        router=router("down", "primary"), primary=flux(server), down=flux(closed_port())
+    ):
+        report = test_connection("router")
+    assert report["ok"] is True
+    members = {m["alias"]: m["status"] for m in report["members"]}
+    assert members == {"down": "unhealthy", "primary": "healthy"}
+    assert server.messages == []
+
+
+def test_test_connection_of_a_router_with_every_member_down_raises() -> None:
+    from hypermail_django.health import ProbeFailed, test_connection
+
+    with (
+        mailers(
+            router=router("one", "two"),
+            one=flux(closed_port()),
+            two=flux(closed_port()),
+        ),
+        pytest.raises(ProbeFailed) as caught,
+    ):
+        test_connection("router")
+    assert caught.value.code == "connection_failed"
+    assert caught.value.step == "connect"
+    assert [m["alias"] for m in caught.value.members] == ["one", "two"]
+    assert {m["status"] for m in caught.value.members} == {"unhealthy"}
+
+
+def test_test_connection_of_a_router_without_a_checkable_member() -> None:
+    from hypermail_django import test_connection
+
+    memory = {"BACKEND": "hypermail_django.backends.MemoryBackend"}
+    with (
+        mailers(router=router("mem"), mem=memory),
+        pytest.raises(ConfigurationError) as caught,
+    ):
+        test_connection("router")
+    assert caught.value.code == "invalid_config"
+    assert "has no member that can be checked: mem:" in caught.value.message
+
+
 def mailcheck(*args: str) -> tuple[int, list[dict[str, Any]]]:
     import io
     import json

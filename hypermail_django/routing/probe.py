@@ -7,11 +7,12 @@ passed send for the router's health (its cool-down ends), so with a shared
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import ConfigurationError
 from ..mailers import MailerSpec, get_mailer_spec
+from ..transport.probe import ProbeResult
 
 
 @dataclass
@@ -21,6 +22,8 @@ class MemberReport:
     latency_ms: int | None = None
     error: str | None = None
     cooling_until: float | None = None
+    result: ProbeResult | None = field(default=None, repr=False, compare=False)
+    """The member's full probe report (None when it was not probed)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,7 +58,9 @@ def probe_router(spec: MailerSpec, timeout: float | None) -> list[MemberReport]:
             continue
         if result.ok:
             router.state.succeeded(alias)
-            reports.append(MemberReport(alias, "healthy", result.latency_ms))
+            reports.append(
+                MemberReport(alias, "healthy", result.latency_ms, result=result)
+            )
         else:
             message = result.error.message if result.error else "probe failed"
             reports.append(
@@ -65,6 +70,7 @@ def probe_router(spec: MailerSpec, timeout: float | None) -> list[MemberReport]:
                     result.latency_ms,
                     message,
                     cooling.get(alias),
+                    result,
                 )
             )
     return reports

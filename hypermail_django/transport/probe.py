@@ -243,6 +243,8 @@ class ProbeFailed(ConnectionFailed):
         self.result = result
         self.reason: str | None = error.code
         self.step = result.failed_step
+        #: For a router: every member's report (``MemberReport.to_dict()``).
+        self.members: list[dict[str, Any]] = []
 
 
 def probe(
