@@ -272,6 +272,7 @@ def test_2000_messages_survive_a_down_server_and_a_killed_rq_worker(project, cap
         f"workers, {sum(duplicates.values())} duplicate(s) (at-least-once: {why}); "
         f"{delivered_at_kill} delivered before the SIGKILL, "
         f"{len(left_running)} job(s) left started and requeued, "
+        f"{len(stuck)} taken off the queue but never started and requeued, "
         f"{counts.total()} SMTP deliveries in {time.monotonic() - started:.1f} s"
     )
     with capsys.disabled():
