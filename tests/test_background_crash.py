@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -322,3 +323,29 @@ def test_the_example_runs():
     assert "each email was re-enqueued for later" in result.stdout
     assert "the server accepted 3 message(s)" in result.stdout
     assert "Would requeue 0 stale email task(s)." in result.stdout
+
+
+def test_the_rq_example_runs():
+    """The same story on Redis workers: the example starts its own
+    redis-server, and stops it when it ends."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs Debian's redis-server (scripts/_system.sh installs it)")
+    pytest.importorskip("django_tasks_rq")
+    result = subprocess.run(
+        [sys.executable, "examples/background_rq.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "inside the transaction: 0 job(s) in Redis" in out
+    assert "after the commit: 3 task(s), {'queued': 3, 'scheduled': 0" in out
+    assert "re-enqueued for later: {'queued': 0, 'scheduled': 3, 'finished': 3" in out
+    assert "the server accepted 3 message(s)" in out
+    assert "jobs: {'queued': 0, 'scheduled': 0, 'finished': 6, 'failed': 0}" in out
+    assert "Would requeue 0 stale email task(s)." in out
+    port = int(re.search(r"redis://127\.0\.0\.1:(\d+)/0", out)[1])
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), 1):
+        pass  # the example's redis-server is gone
