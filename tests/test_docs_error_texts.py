@@ -132,8 +132,8 @@ def test_the_timeout_texts_quoted_in_errors_md_are_the_codes() -> None:
     text = (DOCS / "errors.md").read_text()
     where = "host:port"
     for error in (
-        failures.setup_timeout(where, 30, "the greeting"),
-        failures.setup_timeout(where, 30, "the greeting", connecting=True),
+        failures.setup_timeout(where, 10, "the greeting"),
+        failures.setup_timeout(where, 10, "the greeting", connecting=True),
         failures.setup_timeout(where, 30, "EHLO"),
         failures.reply_timeout(where, 30, "MAIL FROM"),
     ):
