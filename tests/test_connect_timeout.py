@@ -136,3 +136,23 @@ def test_set_as_option_setting_mailers_entry_and_environment():
 def test_a_connect_timeout_that_cannot_work_is_refused(value):
     with pytest.raises(ConfigurationError, match="connect_timeout"):
         resolve_options({"host": "h", "connect_timeout": value})
+
+
+def test_the_retries_example_shows_a_port_that_never_greets():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "examples/retries.py"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    step = done.stdout.split("4. A server that never greets", 1)[1].splitlines()
+    assert "   raised ConnectTimeout, code 'timeout'" in step
+    assert (
+        "   No SMTP greeting from host:port within 0.5 s; is this an SMTP port?"
+    ) in step
+    assert "   status: failed, attempts: 4" in step
+    assert "   connections the server saw: 4" in step
