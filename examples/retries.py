@@ -12,7 +12,10 @@ It starts an SMTP test server on 127.0.0.1 (``hypermail_django.testing``, from t
    message goes out on the third attempt, and each retry is logged;
 2. one recipient deferred with 451 once: only that recipient is retried, so
    the other one does not get a second copy;
-3. a permanent 550: not retried, the error is raised at once.
+3. a permanent 550: not retried, the error is raised at once;
+4. a server that accepts the connection and never greets (what an HTTP port
+   does): each attempt gives up after ``connect_timeout`` (0.5 s here; 10 s by
+   default), and the error asks whether this is an SMTP port.
 """
 
 from __future__ import annotations
@@ -28,12 +31,18 @@ from hypermail_django.testing import SMTPTestServer
 
 BACKEND = "hypermail_django.backends.FluxMailBackend"
 RETRIES = {"max_retries": 3, "retry_delay": 0.2, "retry_max_delay": 5.0}
+CONNECT_TIMEOUT = 0.5
 
 
 def configure(server: SMTPTestServer) -> None:
     """Make FluxMailBackend Django's mailer, aimed at ``server``."""
     if django.VERSION >= (6, 1):
-        mailer = {"host": server.host, "port": server.port, **RETRIES}
+        mailer = {
+            "host": server.host,
+            "port": server.port,
+            "connect_timeout": CONNECT_TIMEOUT,
+            **RETRIES,
+        }
         mail_settings = {
             "MAILERS": {"default": {"BACKEND": BACKEND, "OPTIONS": mailer}}
         }
@@ -45,6 +54,7 @@ def configure(server: SMTPTestServer) -> None:
             "EMAIL_FLUXMAIL_MAX_RETRIES": RETRIES["max_retries"],
             "EMAIL_FLUXMAIL_RETRY_DELAY": RETRIES["retry_delay"],
             "EMAIL_FLUXMAIL_RETRY_MAX_DELAY": RETRIES["retry_max_delay"],
+            "EMAIL_FLUXMAIL_CONNECT_TIMEOUT": CONNECT_TIMEOUT,
         }
     settings.configure(DEFAULT_FROM_EMAIL="shop@example.com", **mail_settings)
     django.setup()
@@ -101,6 +111,24 @@ def main() -> None:
         status = message.hypermail_status
         print(f"   status: {status.status}, attempts: {status.attempts}")
         print(f"   MAIL commands the server saw: {verbs(server, 'MAIL')}")
+
+        print("4. A server that never greets (an HTTP port, say)")
+        server.reset()
+        server.hang("CONNECT")
+        from hypermail_django.transport import close_all_pools
+
+        close_all_pools()  # so the pooled connection of step 3 is not reused
+        message = EmailMessage("Hello", "Anyone?", to=["alice@example.com"])
+        try:
+            message.send()
+        except TimeoutError as error:
+            where = f"{server.host}:{server.port}"
+            code = getattr(error, "code", None)
+            print(f"   raised {type(error).__name__}, code {code!r}")
+            print(f"   {str(error).replace(where, 'host:port')}")
+        status = message.hypermail_status
+        print(f"   status: {status.status}, attempts: {status.attempts}")
+        print(f"   connections the server saw: {server.sessions}")
 
 
 if __name__ == "__main__":

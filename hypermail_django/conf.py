@@ -284,6 +284,9 @@ OPTIONS: dict[str, Option] = {
             "limits_cache", "EMAIL_FLUXMAIL_LIMITS_CACHE", None, _cache, False, True
         ),
         Option("limit_wait", "EMAIL_FLUXMAIL_LIMIT_WAIT", 10.0, _seconds, False, True),
+        # Connect + TLS handshake + greeting; None: 10 s, or timeout if smaller
+        # (TransportConfig.greeting_timeout).
+        Option("connect_timeout", "EMAIL_FLUXMAIL_CONNECT_TIMEOUT", None, _timeout),
     )
 }
 

@@ -87,6 +87,10 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     },
     "FLUXMAIL_LIMITS_CACHE": ("limits_cache", _raw),
     "FLUXMAIL_LIMIT_WAIT": ("limit_wait", _parser(float, "a number of seconds")),
+    "FLUXMAIL_CONNECT_TIMEOUT": (
+        "connect_timeout",
+        _parser(float, "a number of seconds"),
+    ),
 }
 
 

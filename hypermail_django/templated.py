@@ -111,7 +111,10 @@ class TemplatedEmail:
         context = {**self.get_context(), **(extra_context or {})}
         with self._language():
             subject = _one_line(render(subject_template, context, autoescape=False))
-            body_context = {"subject": subject, **context}
+            # The shipped layouts look up unsubscribe_url: a lookup that fails
+            # makes django.template log the whole context at DEBUG (a token,
+            # an address), so it is always defined.
+            body_context = {"subject": subject, "unsubscribe_url": None, **context}
             html = (
                 render(html_template, body_context, autoescape=True)
                 if html_template is not None

@@ -20,6 +20,15 @@ def test_the_index_lists_every_page() -> None:
     assert missing == []
 
 
+def test_the_nav_lists_every_page() -> None:
+    nav = (ROOT / "mkdocs.yml").read_text().split("\nnav:", 1)[1]
+    pages = sorted(p.name for p in DOCS.glob("*.md"))
+    missing = [
+        page for page in pages if not re.search(rf":\s+{re.escape(page)}$", nav, re.M)
+    ]
+    assert missing == []
+
+
 def test_the_index_lists_every_example() -> None:
     index = (DOCS / "index.md").read_text()
     examples = sorted(p.name for p in (ROOT / "examples").glob("*.py"))

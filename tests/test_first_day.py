@@ -30,6 +30,7 @@ NUMERIC = {
     "max_messages_per_connection": ("100", 100),
     "token_refresh_margin": ("60", 60.0),
     "limit_wait": ("5", 5.0),
+    "connect_timeout": ("5", 5.0),
 }
 
 

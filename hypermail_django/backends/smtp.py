@@ -88,6 +88,8 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         self.use_ssl: bool = resolved["use_ssl"]
         self.timeout: float = resolved["timeout"]
         self.data_timeout: float = resolved["data_timeout"]
+        # None: 10 s, or timeout if smaller (TransportConfig.greeting_timeout).
+        self.connect_timeout: float | None = resolved["connect_timeout"]
         self.ssl_certfile: str | None = resolved["ssl_certfile"]
         self.ssl_keyfile: str | None = resolved["ssl_keyfile"]
         self.max_retries: int = resolved["max_retries"]

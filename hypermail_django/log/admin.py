@@ -176,7 +176,21 @@ class DeliveryAdmin(admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        extra = dict(extra_context or {})
+        # Every name the page and mailview/message.html look up is defined: a
+        # failed lookup makes django.template log the whole context at DEBUG,
+        # the message's addresses and links included.
+        extra = {
+            "delivery_headers": "",
+            "kept": False,
+            "mail": None,
+            "frame_url": "",
+            "images_on": False,
+            "eml_url": "",
+            "can_resend": False,
+            "widths": None,
+            "part_url": None,
+            **(extra_context or {}),
+        }
         delivery = self.get_object(request, object_id)
         if delivery is not None:
             extra["delivery_headers"] = delivery.headers

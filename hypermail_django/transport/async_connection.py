@@ -36,7 +36,9 @@ async def open_async_connection(
     )
     step = "the greeting"  # What a timeout was waiting for.
     try:
-        await smtp.connect()
+        # TCP connect, implicit TLS and the 220 within the connect timeout; the
+        # client's own ``timeout`` (every later reply) is left as it is.
+        await smtp.connect(timeout=config.greeting_timeout)
         PipeliningProtocol.install(smtp)  # Before any command: see its module.
         step = "EHLO"
         await smtp.ehlo()
@@ -81,9 +83,8 @@ def _connect_error(
         connecting = isinstance(
             exc, aiosmtplib.SMTPConnectTimeoutError
         ) and not isinstance(exc.__cause__, aiosmtplib.SMTPTimeoutError)
-        return failures.setup_timeout(
-            where, config.timeout, step, connecting=connecting
-        )
+        wait = config.greeting_timeout if step == "the greeting" else config.timeout
+        return failures.setup_timeout(where, wait, step, connecting=connecting)
     if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
         return failures.greeting_refused(where, exc.code, exc.message)
     if isinstance(exc, aiosmtplib.SMTPResponseException):

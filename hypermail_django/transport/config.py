@@ -11,6 +11,10 @@ _NOT_IN_POOL_KEY = frozenset(
 )
 
 
+#: The default bound on connect + greeting, in seconds (``connect_timeout``).
+CONNECT_TIMEOUT = 10.0
+
+
 @dataclass(frozen=True)
 class TransportConfig:
     """Everything needed to reach one SMTP server and deliver to it.
@@ -27,6 +31,9 @@ class TransportConfig:
     use_tls: bool = False
     use_ssl: bool = False
     timeout: float = 30.0
+    #: How long TCP connect, an implicit-TLS handshake and the 220 greeting may
+    #: take together; None: :data:`CONNECT_TIMEOUT`, or ``timeout`` if smaller.
+    connect_timeout: float | None = None
     #: How long to wait for the reply to the end of the content (RFC 5321
     #: 4.5.3.2.6 suggests 10 minutes: the server may be scanning the message).
     data_timeout: float = 120.0
@@ -52,6 +59,18 @@ class TransportConfig:
     # SMTP extensions used when the server offers them (False: never).
     pipelining: bool = True
     chunking: bool = True
+
+    @property
+    def greeting_timeout(self) -> float:
+        """The bound on connect + TLS handshake + greeting actually used.
+
+        Shorter than ``timeout`` by default: a port that accepts and never
+        greets (an HTTP server) is found out in seconds, while a greeting
+        pause such as Postfix postscreen's (6 s) still fits.
+        """
+        if self.connect_timeout is not None:
+            return self.connect_timeout
+        return min(CONNECT_TIMEOUT, self.timeout)
 
     @property
     def pool_key(self) -> tuple[object, ...]:

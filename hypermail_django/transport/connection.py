@@ -48,13 +48,14 @@ def open_connection(
     where = f"{config.host}:{config.port}"
     conn: smtplib.SMTP | None = None
     step = "the greeting"  # What a timeout was waiting for.
+    wait = config.greeting_timeout  # TCP connect, implicit TLS and the 220.
     try:
         if config.use_ssl:
             conn = smtplib.SMTP_SSL(
                 config.host,
                 config.port,
                 local_hostname=config.local_hostname,
-                timeout=config.timeout,
+                timeout=wait,
                 context=ssl_context,
             )
         else:
@@ -62,8 +63,12 @@ def open_connection(
                 config.host,
                 config.port,
                 local_hostname=config.local_hostname,
-                timeout=config.timeout,
+                timeout=wait,
             )
+        # Every later reply before the content waits ``timeout``.
+        wait = conn.timeout = config.timeout
+        if conn.sock is not None:
+            conn.sock.settimeout(wait)
         step = "EHLO"
         conn.ehlo_or_helo_if_needed()
         if config.use_tls:
@@ -81,7 +86,7 @@ def open_connection(
         raise
     except BaseException as exc:
         _abort(conn)
-        raise _connect_error(exc, where, step, config.timeout) from exc
+        raise _connect_error(exc, where, step, wait) from exc
 
 
 def decline_extensions(features: dict[str, str], config: TransportConfig) -> None:

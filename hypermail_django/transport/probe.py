@@ -311,7 +311,14 @@ def _dialogue(
         result.greeting = _first_line(code, reply)
         return code, reply
 
-    run.step("connect", conn, connect, expect=220, refusal=smtplib.SMTPConnectError)
+    run.step(
+        "connect",
+        conn,
+        connect,
+        expect=220,
+        refusal=smtplib.SMTPConnectError,
+        bound=config.greeting_timeout,  # as sending: a silent port shows early
+    )
     if config.use_ssl:
         result.tls = TLSInfo.from_socket(conn.sock, now=time.time())
     run.step("ehlo", conn, lambda: _ehlo_or_helo(conn), expect=250)
@@ -351,8 +358,11 @@ class _Run:
         *,
         expect: int | None = None,
         refusal: type[smtplib.SMTPResponseException] = smtplib.SMTPResponseException,
+        bound: float | None = None,
     ) -> tuple[int, bytes]:
         remaining = self.deadline - time.perf_counter()
+        if bound is not None:
+            remaining = min(remaining, bound)
         started = time.perf_counter()
         reply: str | None = None
         try:
@@ -429,6 +439,10 @@ def _classify(
     where = f"{config.host}:{config.port}"
     if isinstance(exc, SendError) and not late:
         return exc
+    if step == "connect" and not late:
+        # Within the deadline, so the connect timeout ran out: say what
+        # sending says ("No SMTP greeting from ... is this an SMTP port?").
+        return _connect_error(exc, where, "the greeting", config.greeting_timeout)
     cause = exc.__cause__ or exc.__context__
     if (
         late
