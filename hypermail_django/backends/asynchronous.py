@@ -21,7 +21,6 @@ from django.core.mail import EmailMessage
 
 from ..exceptions import SendError
 from ..limits import MailerLimits, ahold
-from ..outbound import record_suppressed
 from ..transport import DeliveryStatus, Envelope
 from ..transport.async_pool import AsyncLease, aleased
 from ..transport.async_sender import asend_envelope
@@ -46,6 +45,12 @@ class AsyncSendingMixin:
 
         @property
         def transport_config(self) -> TransportConfig: ...
+
+        def _naming_failures(self) -> contextlib.AbstractContextManager[None]: ...
+
+        def _accepted(
+            self, status: DeliveryStatus, envelope: Envelope
+        ) -> DeliveryStatus: ...
 
         def _prepare_all(
             self, email_messages: Sequence[EmailMessage]
@@ -93,13 +98,7 @@ class AsyncSendingMixin:
         config: TransportConfig,
         pace: bool = False,
     ) -> DeliveryStatus:
-        try:
+        with self._naming_failures():
             async with ahold(self.limits, pace=pace):
                 status = await asend_envelope(envelope, lease, config)
-        except SendError as error:
-            if error.status is not None:
-                error.status.mailer = self.mailer_name
-            raise
-        status = record_suppressed(status, envelope)
-        status.mailer = self.mailer_name
-        return status
+        return self._accepted(status, envelope)

@@ -17,8 +17,10 @@ from typing import Any
 from django.core.mail import EmailMessage
 
 from .. import signals
+from ..exceptions import SendError
 from ..outbound import record_suppressed
-from ..transport import DeliveryStatus, Envelope
+from ..transport import DeliveryStatus, Envelope, RecipientStatus
+from ..transport.results import RecipientState
 
 logger = logging.getLogger("hypermail_django")
 
@@ -139,6 +141,28 @@ async def adeliver_each(
         await asucceeded(backend, message, status, envelope)
         sent += 1
     return sent
+
+
+def everyone(envelope: Envelope, fate: RecipientStatus) -> DeliveryStatus:
+    """One attempt's status giving every recipient of ``envelope`` one fate: the
+    outcome of a mailer that reports no recipients of its own (not ours)."""
+    return DeliveryStatus(
+        message_id=envelope.message_id,
+        attempts=1,
+        recipients=dict.fromkeys(envelope.recipients, fate),
+    )
+
+
+def everyone_failed(envelope: Envelope, error: SendError) -> DeliveryStatus:
+    """:func:`everyone` ``deferred`` when ``error`` is transient, else ``refused``."""
+    state: RecipientState = "deferred" if error.transient else "refused"
+    return everyone(envelope, RecipientStatus(state, error.smtp_code, str(error)))
+
+
+def accepted_by(mailer: Any, envelope: Envelope) -> DeliveryStatus:
+    """:func:`everyone` ``sent``: a mailer not ours that took the message."""
+    reply = f"accepted by {type(mailer).__name__}"
+    return everyone(envelope, RecipientStatus("sent", None, reply))
 
 
 #: Set on an error once its message's failure is recorded (to that message).

@@ -35,7 +35,13 @@ from ..routing.options import (
 from ..routing.order import RouteState
 from ..transport import DeliveryStatus, Envelope, RecipientStatus
 from .base import PreparingBackendMixin
-from .outcome import adeliver_each, deliver_each
+from .outcome import (
+    accepted_by,
+    adeliver_each,
+    deliver_each,
+    everyone,
+    everyone_failed,
+)
 
 logger = logging.getLogger("hypermail_django.routing")
 
@@ -193,7 +199,7 @@ class RoutingBackend(PreparingBackendMixin, BaseEmailBackend):
             try:
                 return member.deliver(envelope), None, True
             except SendError as error:
-                return error.status or _everyone(envelope, error), error, True
+                return error.status or everyone_failed(envelope, error), error, True
         return _send_other(member, envelope)
 
 
@@ -263,7 +269,7 @@ async def _aattempt(member: Any, envelope: Envelope) -> Attempt:
     try:
         return await member.adeliver(envelope), None, True
     except SendError as error:
-        return error.status or _everyone(envelope, error), error, True
+        return error.status or everyone_failed(envelope, error), error, True
 
 
 async def _maybe_thread(router: RoutingBackend, func: Any, *args: Any) -> Any:
@@ -291,37 +297,15 @@ def _send_other(member: Any, envelope: Envelope) -> Attempt:
         )
         if movable:
             fate = RecipientStatus("deferred", error.smtp_code, str(error))
-            status = DeliveryStatus(
-                message_id=envelope.message_id,
-                attempts=1,
-                recipients=dict.fromkeys(envelope.recipients, fate),
-            )
-            return status, error, True
-        return _everyone(envelope, error), error, False
+            return everyone(envelope, fate), error, True
+        return everyone_failed(envelope, error), error, False
     if not sent:
         error = SendError(
             f"{type(member).__name__}.send_messages() sent nothing",
             code="not_sent",
         )
-        return _everyone(envelope, error), error, False
-    accepted = RecipientStatus("sent", None, f"accepted by {type(member).__name__}")
-    status = DeliveryStatus(
-        message_id=envelope.message_id,
-        attempts=1,
-        recipients=dict.fromkeys(envelope.recipients, accepted),
-    )
-    return status, None, True
-
-
-def _everyone(envelope: Envelope, error: SendError) -> DeliveryStatus:
-    fate = RecipientStatus(
-        "deferred" if error.transient else "refused", error.smtp_code, str(error)
-    )
-    return DeliveryStatus(
-        message_id=envelope.message_id,
-        attempts=1,
-        recipients=dict.fromkeys(envelope.recipients, fate),
-    )
+        return everyone_failed(envelope, error), error, False
+    return accepted_by(member, envelope), None, True
 
 
 def router_members(alias: str) -> tuple[str, ...] | None:

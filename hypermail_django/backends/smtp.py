@@ -189,6 +189,22 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         """The alias recorded as ``hypermail_status.mailer``."""
         return self.alias or "default"
 
+    @contextlib.contextmanager
+    def _naming_failures(self) -> Iterator[None]:
+        """Name this mailer in the status of a ``SendError`` raised inside."""
+        try:
+            yield
+        except SendError as error:
+            if error.status is not None:
+                error.status.mailer = self.mailer_name
+            raise
+
+    def _accepted(self, status: DeliveryStatus, envelope: Envelope) -> DeliveryStatus:
+        """Complete an accepted envelope's status: suppressed recipients, mailer."""
+        status = record_suppressed(status, envelope)
+        status.mailer = self.mailer_name
+        return status
+
     def deliver(self, envelope: Envelope) -> DeliveryStatus:
         """Send a prepared envelope through this mailer's pool and retry policy.
 
@@ -222,13 +238,6 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         config: TransportConfig,
         pace: bool = False,
     ) -> DeliveryStatus:
-        try:
-            with hold(self.limits, pace=pace):
-                status = send_envelope(envelope, lease, config)
-        except SendError as error:
-            if error.status is not None:
-                error.status.mailer = self.mailer_name
-            raise
-        status = record_suppressed(status, envelope)
-        status.mailer = self.mailer_name
-        return status
+        with self._naming_failures(), hold(self.limits, pace=pace):
+            status = send_envelope(envelope, lease, config)
+        return self._accepted(status, envelope)
