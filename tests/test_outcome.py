@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import re
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -240,3 +243,20 @@ def test_only_the_outcome_module_sends_the_outcome_signals() -> None:
         if sending.search(path.read_text())
     }
     assert senders == {"backends/outcome.py"}
+
+
+def test_the_example_delivers_prepared_messages_over_one_session() -> None:
+    root = PACKAGE.parent
+    run = subprocess.run(
+        [sys.executable, "examples/status_and_signals.py"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    section = run.stdout.split("4. Prepared now")[1]
+    for n in range(3):
+        assert f"['c{n}@shop.org']: sent via 'default'" in section
+    assert "SMTP sessions the server saw in total: 1" in section
