@@ -31,6 +31,24 @@ from .asynchronous import AsyncSendingMixin
 from .base import PreparingBackendMixin
 from .outcome import deliver_each
 
+
+class NamingFailures:
+    """Name a mailer in the status of a ``SendError`` raised inside the block
+    (a plain class: it runs once per message)."""
+
+    __slots__ = ("mailer",)
+
+    def __init__(self, mailer: str) -> None:
+        self.mailer = mailer
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        if isinstance(error, SendError) and error.status is not None:
+            error.status.mailer = self.mailer
+
+
 #: What :meth:`FluxMailBackend.delivery_session` yields.
 DeliverEnvelope = Callable[[Envelope], DeliveryStatus]
 
@@ -189,15 +207,9 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         """The alias recorded as ``hypermail_status.mailer``."""
         return self.alias or "default"
 
-    @contextlib.contextmanager
-    def _naming_failures(self) -> Iterator[None]:
+    def _naming_failures(self) -> NamingFailures:
         """Name this mailer in the status of a ``SendError`` raised inside."""
-        try:
-            yield
-        except SendError as error:
-            if error.status is not None:
-                error.status.mailer = self.mailer_name
-            raise
+        return NamingFailures(self.mailer_name)
 
     def _accepted(self, status: DeliveryStatus, envelope: Envelope) -> DeliveryStatus:
         """Complete an accepted envelope's status: suppressed recipients, mailer."""
