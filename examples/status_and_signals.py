@@ -10,7 +10,9 @@ It starts an SMTP test server on 127.0.0.1 (``hypermail_django.testing``, from t
 1. a message that one recipient refuses with 550: it is still sent to the
    others, and ``message.hypermail_status`` tells who got it and who did not;
 2. a ``post_send`` receiver writing an audit line for every message sent;
-3. a ``pre_send`` receiver that cancels mail to one domain with ``CancelSend``.
+3. a ``pre_send`` receiver that cancels mail to one domain with ``CancelSend``;
+4. messages prepared first, then delivered over one held connection with
+   ``delivery_session()``: no signal fires, the caller records the outcome.
 """
 
 from __future__ import annotations
@@ -94,6 +96,21 @@ def main() -> None:
         print(f"   send() returned {cancelled.send()}")
         print(f"   status: {cancelled.hypermail_status.status}")
         print(f"   messages the server received in total: {len(server.messages)}")
+
+        print("4. Prepared now, delivered over one held connection")
+        from hypermail_django.mailers import get_mailer
+
+        backend = get_mailer()
+        envelopes = [
+            backend.prepare(EmailMessage("Receipt", f"No. {n}", to=[f"c{n}@shop.org"]))
+            for n in range(3)
+        ]
+        with backend.delivery_session() as deliver:
+            for envelope in envelopes:
+                status = deliver(envelope)
+                print(f"   {status.sent}: {status.status} via {status.mailer!r}")
+        # Every message of this script went over one pooled connection.
+        print(f"   SMTP sessions the server saw in total: {server.sessions}")
 
         signals.post_send.disconnect(audit)
         signals.pre_send.disconnect(no_mail_to_test_domains)

@@ -11,25 +11,26 @@ receivers are awaited).
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 from django.core.mail import EmailMessage
 
-from .. import signals
 from ..exceptions import SendError
 from ..limits import MailerLimits, ahold
-from ..outbound import record_suppressed
 from ..transport import DeliveryStatus, Envelope
-from ..transport.async_pool import AsyncLease, get_async_pool
+from ..transport.async_pool import AsyncLease, aleased
 from ..transport.async_sender import asend_envelope
+from .outcome import adeliver_each
 
 if TYPE_CHECKING:
     from ..transport import TransportConfig
 
-logger = logging.getLogger("hypermail_django")
+#: What :meth:`AsyncSendingMixin.adelivery_session` yields.
+ADeliverEnvelope = Callable[[Envelope], Awaitable[DeliveryStatus]]
 
 
 class AsyncSendingMixin:
@@ -45,13 +46,15 @@ class AsyncSendingMixin:
         @property
         def transport_config(self) -> TransportConfig: ...
 
+        def _naming_failures(self) -> contextlib.AbstractContextManager[None]: ...
+
+        def _accepted(
+            self, status: DeliveryStatus, envelope: Envelope
+        ) -> DeliveryStatus: ...
+
         def _prepare_all(
             self, email_messages: Sequence[EmailMessage]
         ) -> list[tuple[EmailMessage, Envelope | None]]: ...
-
-        def _record_failure(
-            self, message: EmailMessage, envelope: Envelope, error: SendError
-        ) -> DeliveryStatus: ...
 
     async def asend_messages(self, email_messages: Sequence[EmailMessage]) -> int:
         """Send messages; return how many were accepted for at least one recipient.
@@ -64,55 +67,38 @@ class AsyncSendingMixin:
             return 0
         prepared = await sync_to_async(self._prepare_all)(email_messages)
         config = self.transport_config
-        lease = AsyncLease(get_async_pool(config))
-        sent = 0
-        try:
-            for message, envelope in prepared:
-                if envelope is None:
-                    continue
-                try:
-                    async with ahold(self.limits):
-                        status = await asend_envelope(envelope, lease, config)
-                except SendError as error:
-                    status = self._record_failure(message, envelope, error)
-                    await signals.send_failed.asend(
-                        sender=type(self),
-                        message=message,
-                        error=error,
-                        status=status,
-                        backend=self,
-                        envelope=envelope,
-                    )
-                    if self.fail_silently:
-                        continue
-                    raise
-                message.hypermail_status = record_suppressed(status, envelope)
-                status.mailer = self.mailer_name
-                await signals.post_send.asend(
-                    sender=type(self),
-                    message=message,
-                    status=status,
-                    backend=self,
-                    envelope=envelope,
-                )
-                sent += 1
-        finally:
-            await lease.release()
-        return sent
+        async with aleased(config) as lease:
+            return await adeliver_each(
+                self,
+                prepared,
+                lambda _message, envelope: self._asend(envelope, lease, config),
+                (SendError,),
+            )
 
     async def adeliver(self, envelope: Envelope) -> DeliveryStatus:
         """The async twin of ``deliver``: send a prepared envelope."""
         config = self.transport_config
-        lease = AsyncLease(get_async_pool(config))
-        try:
-            async with ahold(self.limits):
+        async with aleased(config) as lease:
+            return await self._asend(envelope, lease, config)
+
+    @contextlib.asynccontextmanager
+    async def adelivery_session(
+        self, *, pace: bool = False
+    ) -> AsyncIterator[ADeliverEnvelope]:
+        """The async twin of ``delivery_session``: one connection of the
+        running loop's pool, for one task of a concurrent sender (``asend_bulk``)."""
+        config = self.transport_config
+        async with aleased(config) as lease:
+            yield functools.partial(self._asend, lease=lease, config=config, pace=pace)
+
+    async def _asend(
+        self,
+        envelope: Envelope,
+        lease: AsyncLease,
+        config: TransportConfig,
+        pace: bool = False,
+    ) -> DeliveryStatus:
+        with self._naming_failures():
+            async with ahold(self.limits, pace=pace):
                 status = await asend_envelope(envelope, lease, config)
-        except SendError as error:
-            if error.status is not None:
-                error.status.mailer = self.mailer_name
-            raise
-        finally:
-            await lease.release()
-        status = record_suppressed(status, envelope)
-        status.mailer = self.mailer_name
-        return status
+        return self._accepted(status, envelope)

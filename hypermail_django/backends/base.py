@@ -27,6 +27,7 @@ from ..outbound import OutboundPolicy, record_suppressed, suppressed_status
 from ..outbound.recipients import RecipientPolicy
 from ..transport import DeliveryStatus, Envelope, RecipientStatus
 from .envelope import build_envelope, prep_address
+from .outcome import deliver_each
 
 #: What a mailer without any outbound policy applies: nothing, at no cost.
 NO_POLICY = OutboundPolicy()
@@ -166,42 +167,30 @@ class LocalBackend(PreparingBackendMixin, BaseEmailBackend):
 
         Every message is prepared before the first is recorded, so an invalid
         address stops the batch with nothing recorded (whatever
-        ``fail_silently`` says, as for ``FluxMailBackend``).
+        ``fail_silently`` says, as for ``FluxMailBackend``). A message that
+        cannot be recorded (a closed stream) fails as an SMTP send does:
+        ``send_failed``, then raised unless ``fail_silently``.
         """
         if not email_messages:
             return 0
         prepared = self._prepare_all(email_messages)
-        sent = 0
-        for message, envelope in prepared:
-            if envelope is None:
-                continue
-            try:
-                with self._lock:
-                    self.record(message, envelope)
-            except Exception:
-                if self.fail_silently:
-                    continue
-                raise
-            status = DeliveryStatus(
-                message_id=envelope.message_id,
-                attempts=1,
-                recipients={
-                    address: RecipientStatus("sent", 250, self.accepted_reply)
-                    for address in envelope.recipients
-                },
-                mailer=self.alias or "default",
-            )
-            record_suppressed(status, envelope)
-            message.hypermail_status = status
-            signals.post_send.send(
-                sender=type(self),
-                message=message,
-                status=status,
-                backend=self,
-                envelope=envelope,
-            )
-            sent += 1
-        return sent
+        return deliver_each(self, prepared, self._keep, (Exception,))
+
+    def _keep(self, message: EmailMessage, envelope: Envelope) -> DeliveryStatus:
+        """Record one prepared message; return its status (every recipient
+        accepted)."""
+        with self._lock:
+            self.record(message, envelope)
+        status = DeliveryStatus(
+            message_id=envelope.message_id,
+            attempts=1,
+            recipients={
+                address: RecipientStatus("sent", 250, self.accepted_reply)
+                for address in envelope.recipients
+            },
+            mailer=self.alias or "default",
+        )
+        return record_suppressed(status, envelope)
 
     def record(self, message: EmailMessage, envelope: Envelope) -> None:
         """Keep one prepared message (subclasses: store it, print it...)."""

@@ -20,7 +20,6 @@ from asgiref.sync import sync_to_async
 from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 
-from .. import signals
 from ..compat import init_base_backend, mailers_configured
 from ..conf import resolve_preparation_options
 from ..exceptions import ConfigurationError, RateLimited, SendError
@@ -36,10 +35,20 @@ from ..routing.options import (
 from ..routing.order import RouteState
 from ..transport import DeliveryStatus, Envelope, RecipientStatus
 from .base import PreparingBackendMixin
+from .outcome import (
+    accepted_by,
+    adeliver_each,
+    deliver_each,
+    everyone,
+    everyone_failed,
+)
 
 logger = logging.getLogger("hypermail_django.routing")
 
 Attempt = tuple[DeliveryStatus, SendError | None, bool]
+
+#: What a failed route raises (recorded, then raised unless ``fail_silently``).
+_ERRORS = (SendError,)
 
 
 class RoutingBackend(PreparingBackendMixin, BaseEmailBackend):
@@ -125,27 +134,10 @@ class RoutingBackend(PreparingBackendMixin, BaseEmailBackend):
         if not email_messages:
             return 0
         self.check_members()
-        sent = 0
-        for message, envelope in self._prepare_all(email_messages):
-            if envelope is None:
-                continue
-            try:
-                status = self.deliver(envelope)
-            except SendError as error:
-                self._failed(message, envelope, error)
-                if self.fail_silently:
-                    continue
-                raise
-            message.hypermail_status = status
-            signals.post_send.send(
-                sender=type(self),
-                message=message,
-                status=status,
-                backend=self,
-                envelope=envelope,
-            )
-            sent += 1
-        return sent
+        prepared = self._prepare_all(email_messages)
+        return deliver_each(
+            self, prepared, lambda _message, envelope: self.deliver(envelope), _ERRORS
+        )
 
     async def asend_messages(self, email_messages: Sequence[EmailMessage]) -> int:
         """The async twin of :meth:`send_messages`."""
@@ -153,50 +145,8 @@ class RoutingBackend(PreparingBackendMixin, BaseEmailBackend):
             return 0
         await sync_to_async(self.check_members)()
         prepared = await sync_to_async(self._prepare_all)(email_messages)
-        sent = 0
-        for message, envelope in prepared:
-            if envelope is None:
-                continue
-            try:
-                status = await self.adeliver(envelope)
-            except SendError as error:
-                status = error.status or DeliveryStatus(message_id=envelope.message_id)
-                message.hypermail_status = status
-                await signals.send_failed.asend(
-                    sender=type(self),
-                    message=message,
-                    error=error,
-                    status=status,
-                    backend=self,
-                    envelope=envelope,
-                )
-                if self.fail_silently:
-                    continue
-                raise
-            message.hypermail_status = status
-            await signals.post_send.asend(
-                sender=type(self),
-                message=message,
-                status=status,
-                backend=self,
-                envelope=envelope,
-            )
-            sent += 1
-        return sent
-
-    def _failed(
-        self, message: EmailMessage, envelope: Envelope, error: SendError
-    ) -> None:
-        status = error.status or DeliveryStatus(message_id=envelope.message_id)
-        message.hypermail_status = status
-        logger.error("Message %s was not sent: %s", envelope.message_id, error)
-        signals.send_failed.send(
-            sender=type(self),
-            message=message,
-            error=error,
-            status=status,
-            backend=self,
-            envelope=envelope,
+        return await adeliver_each(
+            self, prepared, lambda _message, envelope: self.adeliver(envelope), _ERRORS
         )
 
     def deliver(self, envelope: Envelope) -> DeliveryStatus:
@@ -249,7 +199,7 @@ class RoutingBackend(PreparingBackendMixin, BaseEmailBackend):
             try:
                 return member.deliver(envelope), None, True
             except SendError as error:
-                return error.status or _everyone(envelope, error), error, True
+                return error.status or everyone_failed(envelope, error), error, True
         return _send_other(member, envelope)
 
 
@@ -319,7 +269,7 @@ async def _aattempt(member: Any, envelope: Envelope) -> Attempt:
     try:
         return await member.adeliver(envelope), None, True
     except SendError as error:
-        return error.status or _everyone(envelope, error), error, True
+        return error.status or everyone_failed(envelope, error), error, True
 
 
 async def _maybe_thread(router: RoutingBackend, func: Any, *args: Any) -> Any:
@@ -347,37 +297,15 @@ def _send_other(member: Any, envelope: Envelope) -> Attempt:
         )
         if movable:
             fate = RecipientStatus("deferred", error.smtp_code, str(error))
-            status = DeliveryStatus(
-                message_id=envelope.message_id,
-                attempts=1,
-                recipients=dict.fromkeys(envelope.recipients, fate),
-            )
-            return status, error, True
-        return _everyone(envelope, error), error, False
+            return everyone(envelope, fate), error, True
+        return everyone_failed(envelope, error), error, False
     if not sent:
         error = SendError(
             f"{type(member).__name__}.send_messages() sent nothing",
             code="not_sent",
         )
-        return _everyone(envelope, error), error, False
-    accepted = RecipientStatus("sent", None, f"accepted by {type(member).__name__}")
-    status = DeliveryStatus(
-        message_id=envelope.message_id,
-        attempts=1,
-        recipients=dict.fromkeys(envelope.recipients, accepted),
-    )
-    return status, None, True
-
-
-def _everyone(envelope: Envelope, error: SendError) -> DeliveryStatus:
-    fate = RecipientStatus(
-        "deferred" if error.transient else "refused", error.smtp_code, str(error)
-    )
-    return DeliveryStatus(
-        message_id=envelope.message_id,
-        attempts=1,
-        recipients=dict.fromkeys(envelope.recipients, fate),
-    )
+        return everyone_failed(envelope, error), error, False
+    return accepted_by(member, envelope), None, True
 
 
 def router_members(alias: str) -> tuple[str, ...] | None:

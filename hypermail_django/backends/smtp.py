@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import logging
+import contextlib
+import functools
 import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from django.core.mail import EmailMessage
 from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
 from django.core.mail.utils import DNS_NAME
 
-from .. import signals
 from ..compat import ignore_unknown, init_base_backend, warn_direct_construction
 from ..conf import TRANSPORT_OPTIONS, resolve_options
 from ..exceptions import SendError
@@ -24,12 +24,33 @@ from ..transport import (
     Lease,
     TransportConfig,
     get_pool,
+    leased,
     send_envelope,
 )
 from .asynchronous import AsyncSendingMixin
 from .base import PreparingBackendMixin
+from .outcome import deliver_each
 
-logger = logging.getLogger("hypermail_django")
+
+class NamingFailures:
+    """Name a mailer in the status of a ``SendError`` raised inside the block
+    (a plain class: it runs once per message)."""
+
+    __slots__ = ("mailer",)
+
+    def __init__(self, mailer: str) -> None:
+        self.mailer = mailer
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        if isinstance(error, SendError) and error.status is not None:
+            error.status.mailer = self.mailer
+
+
+#: What :meth:`FluxMailBackend.delivery_session` yields.
+DeliverEnvelope = Callable[[Envelope], DeliveryStatus]
 
 
 class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBackend):
@@ -175,30 +196,27 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
             return 0
         prepared = self._prepare_all(email_messages)
         config = self.transport_config
-        with self._lock:
-            lease = self._lease or Lease(get_pool(config))
-            try:
-                return sum(
-                    self._deliver(message, envelope, lease, config)
-                    for message, envelope in prepared
-                    if envelope is not None
-                )
-            finally:
-                if lease is not self._lease:
-                    lease.release()
+        with self._lock, leased(config, self._lease) as lease:
+            return deliver_each(
+                self,
+                prepared,
+                lambda _message, envelope: self._send(envelope, lease, config),
+                (SendError,),
+            )
 
     @property
     def mailer_name(self) -> str:
         """The alias recorded as ``hypermail_status.mailer``."""
         return self.alias or "default"
 
-    def _record_failure(
-        self, message: EmailMessage, envelope: Envelope, error: SendError
-    ) -> DeliveryStatus:
-        status = error.status or DeliveryStatus(message_id=envelope.message_id)
+    def _naming_failures(self) -> NamingFailures:
+        """Name this mailer in the status of a ``SendError`` raised inside."""
+        return NamingFailures(self.mailer_name)
+
+    def _accepted(self, status: DeliveryStatus, envelope: Envelope) -> DeliveryStatus:
+        """Complete an accepted envelope's status: suppressed recipients, mailer."""
+        status = record_suppressed(status, envelope)
         status.mailer = self.mailer_name
-        message.hypermail_status = record_suppressed(status, envelope)
-        logger.error("Message %s was not sent: %s", envelope.message_id, error)
         return status
 
     def deliver(self, envelope: Envelope) -> DeliveryStatus:
@@ -209,52 +227,31 @@ class FluxMailBackend(PreparingBackendMixin, AsyncSendingMixin, DjangoSMTPBacken
         callers that hold the message send them.
         """
         config = self.transport_config
-        with self._lock:
-            lease = self._lease or Lease(get_pool(config))
-            try:
-                with hold(self.limits):
-                    status = send_envelope(envelope, lease, config)
-                status = record_suppressed(status, envelope)
-            except SendError as error:
-                if error.status is not None:
-                    error.status.mailer = self.mailer_name
-                raise
-            finally:
-                if lease is not self._lease:
-                    lease.release()
-        status.mailer = self.mailer_name
-        return status
+        with self._lock, leased(config, self._lease) as lease:
+            return self._send(envelope, lease, config)
 
-    def _deliver(
+    @contextlib.contextmanager
+    def delivery_session(self, *, pace: bool = False) -> Iterator[DeliverEnvelope]:
+        """Hold one pooled connection and yield a function that delivers
+        prepared envelopes over it, as :meth:`deliver` does.
+
+        For callers that send from several threads at once, each thread with
+        a session of its own (``send_bulk``): a session takes neither the
+        backend's lock nor the connection held by ``open()``. ``pace`` waits
+        at the mailer's sending limits instead of failing with ``rate_limited``.
+        The connection goes back to the pool when the block ends.
+        """
+        config = self.transport_config
+        with leased(config) as lease:
+            yield functools.partial(self._send, lease=lease, config=config, pace=pace)
+
+    def _send(
         self,
-        message: EmailMessage,
         envelope: Envelope,
         lease: Lease,
         config: TransportConfig,
-    ) -> bool:
-        try:
-            with hold(self.limits):
-                status = send_envelope(envelope, lease, config)
-        except SendError as error:
-            status = self._record_failure(message, envelope, error)
-            signals.send_failed.send(
-                sender=type(self),
-                message=message,
-                error=error,
-                status=status,
-                backend=self,
-                envelope=envelope,
-            )
-            if self.fail_silently:
-                return False
-            raise
-        message.hypermail_status = record_suppressed(status, envelope)
-        status.mailer = self.mailer_name
-        signals.post_send.send(
-            sender=type(self),
-            message=message,
-            status=status,
-            backend=self,
-            envelope=envelope,
-        )
-        return True
+        pace: bool = False,
+    ) -> DeliveryStatus:
+        with self._naming_failures(), hold(self.limits, pace=pace):
+            status = send_envelope(envelope, lease, config)
+        return self._accepted(status, envelope)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import smtplib
 from typing import Any
 
+from ..backends.outcome import accepted_by, everyone_failed
 from ..exceptions import SendError
-from ..transport import DeliveryStatus, Envelope, RecipientStatus
+from ..transport import DeliveryStatus, Envelope
 from .mailers import PreparingMailer
 from .rebuild import message_from_envelope
 
@@ -29,13 +30,13 @@ def send_with(
         try:
             return mailer.deliver(envelope), None
         except SendError as error:
-            return error.status or _everyone(envelope, error), error
+            return error.status or everyone_failed(envelope, error), error
     message = message_from_envelope(envelope)
     try:
         sent = mailer.send_messages([message])
     except Exception as exc:
         failure = as_send_error(exc)
-        return _everyone(envelope, failure), failure
+        return everyone_failed(envelope, failure), failure
     reported = getattr(message, "hypermail_status", None)
     if isinstance(reported, DeliveryStatus) and (reported.cancelled or reported.sent):
         # One of our local backends (memory, console) ran pre_send and recorded
@@ -48,14 +49,8 @@ def send_with(
             code="not_sent",
             transient=True,
         )
-        return _everyone(envelope, nothing), nothing
-    accepted = RecipientStatus("sent", None, f"accepted by {type(mailer).__name__}")
-    status = DeliveryStatus(
-        message_id=envelope.message_id,
-        attempts=1,
-        recipients=dict.fromkeys(envelope.recipients, accepted),
-    )
-    return status, None
+        return everyone_failed(envelope, nothing), nothing
+    return accepted_by(mailer, envelope), None
 
 
 def as_send_error(exc: BaseException) -> SendError:
@@ -80,14 +75,3 @@ def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, smtplib.SMTPResponseException):
         return 400 <= exc.smtp_code < 500
     return isinstance(exc, (smtplib.SMTPServerDisconnected, OSError))
-
-
-def _everyone(envelope: Envelope, error: SendError) -> DeliveryStatus:
-    fate = RecipientStatus(
-        "deferred" if error.transient else "refused", error.smtp_code, str(error)
-    )
-    return DeliveryStatus(
-        message_id=envelope.message_id,
-        attempts=1,
-        recipients=dict.fromkeys(envelope.recipients, fate),
-    )

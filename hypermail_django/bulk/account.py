@@ -1,6 +1,8 @@
 """The tally of a bulk send: each message counted exactly once, in one place.
 
-Shared by ``send_bulk`` and ``asend_bulk``. Runs in the caller's thread (or on
+Shared by ``send_bulk`` and ``asend_bulk``. Each message's status and signal
+are recorded by :mod:`hypermail_django.backends.outcome`, as for every other
+way of sending. Runs in the caller's thread (or on
 its event loop), so ``on_success``/``on_error`` callbacks and signal receivers
 never run on a sender thread.
 """
@@ -13,11 +15,9 @@ from typing import Any, TypedDict
 
 from django.core.mail import EmailMessage
 
-from .. import signals
+from ..backends import outcome
 from ..transport import DeliveryStatus, Envelope
 from .progress import BulkProgress
-
-logger = logging.getLogger("hypermail_django.bulk")
 
 
 class BulkResult(TypedDict):
@@ -36,7 +36,7 @@ OnError = Callable[[int, Exception], Any]
 
 
 class BulkAccount:
-    """Counts outcomes, records status on messages, fires signals and callbacks."""
+    """Counts outcomes, has them recorded, runs the callbacks."""
 
     def __init__(
         self,
@@ -66,8 +66,7 @@ class BulkAccount:
         envelope: Envelope | None = None,
     ) -> None:
         """A message our transport delivered: record it as the backend would."""
-        message.hypermail_status = status
-        signals.post_send.send(**self._sent_signal(message, status, envelope))
+        outcome.succeeded(self.backend, message, status, envelope)
         self.count_success(index, status)
 
     async def asuccess(
@@ -78,8 +77,7 @@ class BulkAccount:
         envelope: Envelope | None = None,
     ) -> None:
         """:meth:`success` on an event loop: async receivers are awaited."""
-        message.hypermail_status = status
-        await signals.post_send.asend(**self._sent_signal(message, status, envelope))
+        await outcome.asucceeded(self.backend, message, status, envelope)
         self.count_success(index, status)
 
     def count_success(self, index: int, status: DeliveryStatus | None) -> None:
@@ -97,8 +95,7 @@ class BulkAccount:
         envelope: Envelope | None = None,
     ) -> None:
         """A message that was not sent: count, record, signal and report it."""
-        self._record_failure(message, error)
-        signals.send_failed.send(**self._failed_signal(message, error, envelope))
+        outcome.failed(self.backend, message, error, envelope, level=logging.WARNING)
         self.count_failure(index, error)
 
     async def afailure(
@@ -109,8 +106,9 @@ class BulkAccount:
         envelope: Envelope | None = None,
     ) -> None:
         """:meth:`failure` on an event loop."""
-        self._record_failure(message, error)
-        await signals.send_failed.asend(**self._failed_signal(message, error, envelope))
+        await outcome.afailed(
+            self.backend, message, error, envelope, level=logging.WARNING
+        )
         self.count_failure(index, error)
 
     def count_failure(self, index: int, error: Exception) -> None:
@@ -120,36 +118,6 @@ class BulkAccount:
         self.progress.advance(ok=False)
         if self.on_error is not None:
             self.on_error(index, error)
-
-    def _record_failure(self, message: EmailMessage, error: Exception) -> None:
-        logger.warning("Bulk message was not sent: %s", error)
-        message.hypermail_status = getattr(error, "status", None)
-
-    def _sent_signal(
-        self,
-        message: EmailMessage,
-        status: DeliveryStatus,
-        envelope: Envelope | None,
-    ) -> dict[str, Any]:
-        return {
-            "sender": type(self.backend),
-            "message": message,
-            "status": status,
-            "backend": self.backend,
-            "envelope": envelope,
-        }
-
-    def _failed_signal(
-        self, message: EmailMessage, error: Exception, envelope: Envelope | None
-    ) -> dict[str, Any]:
-        return {
-            "sender": type(self.backend),
-            "message": message,
-            "error": error,
-            "status": getattr(error, "status", None),
-            "backend": self.backend,
-            "envelope": envelope,
-        }
 
     def result(self) -> BulkResult:
         return {

@@ -17,21 +17,16 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.mail import EmailMessage
 
+from ..backends import FluxMailBackend
 from ..batching import aoutcome_batch
-from ..exceptions import SendError
-from ..limits import MailerLimits, ahold, limit_mode
+from ..limits import limit_mode
 from ..mailers import get_mailer
-from ..outbound import record_suppressed
-from ..transport import TransportConfig
-from ..transport.async_pool import AsyncLease, get_async_pool
-from ..transport.async_sender import asend_envelope
 from .account import BulkAccount, BulkResult, OnError, OnSuccess
 from .preparation import prepare_stream, worker_count
 from .progress import BulkProgress
 from .rate import RateLimiter
 from .sending import (
     default_concurrency,
-    has_transport,
     limiter_for,
     send_one_by_one,
 )
@@ -58,7 +53,7 @@ async def asend_bulk(
     async with aoutcome_batch():
         with BulkProgress(progress, total) as bar:
             account = BulkAccount(backend, bar, on_success, on_error)
-            if not hasattr(backend, "adeliver") or not has_transport(backend):
+            if not isinstance(backend, FluxMailBackend):
                 await sync_to_async(_paced_one_by_one)(
                     backend, messages, account, limiter
                 )
@@ -76,15 +71,14 @@ def _paced_one_by_one(backend: Any, messages: Any, account: Any, limiter: Any) -
 
 
 async def _send_concurrently(
-    backend: Any,
+    backend: FluxMailBackend,
     messages: Iterable[EmailMessage],
     account: BulkAccount,
     limiter: RateLimiter,
     concurrency: int | None,
     processes: int,
 ) -> None:
-    config = backend.transport_config
-    width = default_concurrency(config, concurrency)
+    width = default_concurrency(backend.pool_size, concurrency)
     loop = asyncio.get_running_loop()
     prepared: asyncio.Queue[Any] = asyncio.Queue(maxsize=width * 4)
     work: asyncio.Queue[Any] = asyncio.Queue(maxsize=width * 4)
@@ -103,9 +97,7 @@ async def _send_concurrently(
 
     producer = loop.run_in_executor(None, produce)
     senders = [
-        asyncio.create_task(
-            _sender(config, limiter, work, account, getattr(backend, "limits", None))
-        )
+        asyncio.create_task(_sender(backend, limiter, work, account))
         for _ in range(width)
     ]
     try:
@@ -128,30 +120,22 @@ async def _send_concurrently(
 
 
 async def _sender(
-    config: TransportConfig,
+    backend: FluxMailBackend,
     limiter: RateLimiter,
     work: asyncio.Queue[Any],
     account: BulkAccount,
-    limits: MailerLimits | None = None,
 ) -> None:
     """One connection's loop: take an envelope, wait for a slot, send, count.
 
     The mailer's shared limits pace the loop (no ``rate_limited`` failures).
     """
-    lease = AsyncLease(get_async_pool(config))
-    try:
+    async with backend.adelivery_session(pace=True) as deliver:
         while (item := await work.get()) is not _END:
             index, message, envelope = item
             await limiter.aacquire()
             try:
-                async with ahold(limits, pace=True):
-                    status = await asend_envelope(envelope, lease, config)
+                status = await deliver(envelope)
             except Exception as error:  # Counted, whatever it is: never lost.
-                if isinstance(error, SendError) and error.status is not None:
-                    record_suppressed(error.status, envelope)
                 await account.afailure(index, message, error, envelope)
             else:
-                status = record_suppressed(status, envelope)
                 await account.asuccess(index, message, status, envelope)
-    finally:
-        await lease.release()

@@ -18,12 +18,12 @@ from typing import Any
 
 from django.core.mail import EmailMessage
 
+from ..backends import FluxMailBackend
 from ..batching import outcome_batch
-from ..exceptions import FluxMailException, SendError
-from ..limits import MailerLimits, hold, limit_mode
+from ..exceptions import FluxMailException
+from ..limits import limit_mode
 from ..mailers import get_mailer
-from ..outbound import record_suppressed
-from ..transport import Envelope, Lease, TransportConfig, get_pool, send_envelope
+from ..transport import Envelope
 from .account import BulkAccount, BulkResult, OnError, OnSuccess
 from .preparation import CHUNK_SIZE, prepare_chunks, worker_count
 from .progress import BulkProgress
@@ -58,7 +58,7 @@ def send_bulk(
     total = len(messages) if isinstance(messages, Sized) else None
     with BulkProgress(progress, total) as bar, outcome_batch():
         account = BulkAccount(backend, bar, on_success, on_error)
-        if not hasattr(backend, "deliver") or not has_transport(backend):
+        if not isinstance(backend, FluxMailBackend):
             with limit_mode("pace"):
                 send_one_by_one(backend, messages, account, limiter)
         else:
@@ -83,7 +83,9 @@ def limiter_for(max_per_second: float) -> RateLimiter:
     return RateLimiter(max_per_second)
 
 
-def default_concurrency(config: TransportConfig, concurrency: int | None) -> int:
+def default_concurrency(pool_size: int, concurrency: int | None) -> int:
+    """How many connections a bulk run uses: ``concurrency``, or 4 at most
+    (never more than the mailer's ``pool_size``)."""
     if concurrency is not None:
         if concurrency < 1:
             raise FluxMailException(
@@ -91,13 +93,7 @@ def default_concurrency(config: TransportConfig, concurrency: int | None) -> int
                 code="invalid_params",
             )
         return concurrency
-    return max(1, min(4, config.pool_size))
-
-
-def has_transport(backend: Any) -> bool:
-    """Whether ``backend`` has one SMTP transport of its own (not a router,
-    whose members each have theirs)."""
-    return isinstance(getattr(type(backend), "transport_config", None), property)
+    return max(1, min(4, pool_size))
 
 
 def send_one_by_one(
@@ -175,15 +171,14 @@ class Backlog:
 
 
 def _send_in_parallel(
-    backend: Any,
+    backend: FluxMailBackend,
     messages: Iterable[EmailMessage],
     account: BulkAccount,
     limiter: RateLimiter,
     concurrency: int | None,
     processes: int,
 ) -> None:
-    config = backend.transport_config
-    width = default_concurrency(config, concurrency)
+    width = default_concurrency(backend.pool_size, concurrency)
     # About a chunk waiting: enough to keep every connection busy while the
     # next chunk is prepared, few enough that messages are still read lazily.
     backlog = Backlog(limit=max(CHUNK_SIZE, width))
@@ -191,7 +186,7 @@ def _send_in_parallel(
     senders = [
         threading.Thread(
             target=_sender,
-            args=(config, limiter, backlog, outcomes, getattr(backend, "limits", None)),
+            args=(backend, limiter, backlog, outcomes),
             daemon=True,
         )
         for _ in range(width)
@@ -234,29 +229,21 @@ def _count(outcomes: _Outcomes, account: BulkAccount) -> None:
 
 
 def _sender(
-    config: TransportConfig,
+    backend: FluxMailBackend,
     limiter: RateLimiter,
     backlog: Backlog,
     outcomes: _Outcomes,
-    limits: MailerLimits | None = None,
 ) -> None:
     """One connection's loop: take an envelope, wait for a slot, send, report.
 
     The mailer's shared limits pace the loop (no ``rate_limited`` failures).
     """
-    lease = Lease(get_pool(config))
-    try:
+    with backend.delivery_session(pace=True) as deliver:
         while (item := backlog.take()) is not None:
             index, message, envelope = item
             limiter.acquire()
             try:
-                with hold(limits, pace=True):
-                    sent = send_envelope(envelope, lease, config)
-                outcome: Any = record_suppressed(sent, envelope)
+                outcome: Any = deliver(envelope)
             except Exception as error:  # Counted, whatever it is: never lost.
-                if isinstance(error, SendError) and error.status is not None:
-                    record_suppressed(error.status, envelope)
                 outcome = error
             outcomes.put((index, message, envelope, outcome))
-    finally:
-        lease.release()

@@ -6,7 +6,7 @@ objects and returns :class:`DeliveryStatus` objects.
 
 from .config import TransportConfig
 from .envelope import Envelope
-from .pool import Lease, close_all_pools, get_pool
+from .pool import Lease, close_all_pools, get_pool, leased
 from .results import DeliveryStatus, RecipientStatus
 from .sender import send_envelope
 
@@ -18,5 +18,6 @@ __all__ = [
     "TransportConfig",
     "close_all_pools",
     "get_pool",
+    "leased",
     "send_envelope",
 ]

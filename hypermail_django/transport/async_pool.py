@@ -17,7 +17,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import aiosmtplib
 
@@ -136,6 +136,16 @@ class AsyncLease:
         if self._pooled is not None:
             pooled, self._pooled = self._pooled, None
             await self.pool.checkin(pooled)
+
+
+@contextlib.asynccontextmanager
+async def aleased(config: TransportConfig) -> AsyncIterator[AsyncLease]:
+    """The async twin of :func:`~.pool.leased`: the running loop's pool."""
+    lease = AsyncLease(get_async_pool(config))
+    try:
+        yield lease
+    finally:
+        await lease.release()
 
 
 class _LoopPools:

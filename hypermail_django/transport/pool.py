@@ -12,12 +12,14 @@ parent); at interpreter exit idle connections are closed with QUIT.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import smtplib
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 
 from . import failures
 from .config import TransportConfig
@@ -182,6 +184,23 @@ class Lease:
         if self._pooled is not None:
             pooled, self._pooled = self._pooled, None
             self.pool.checkin(pooled)
+
+
+@contextlib.contextmanager
+def leased(config: TransportConfig, held: Lease | None = None) -> Iterator[Lease]:
+    """Lease a pooled connection for a block of sends and give it back after.
+
+    The one way callers borrow a connection. ``held`` is a lease the caller
+    keeps across blocks (``FluxMailBackend.open()``): used as is, not released.
+    """
+    if held is not None:
+        yield held
+        return
+    lease = Lease(get_pool(config))
+    try:
+        yield lease
+    finally:
+        lease.release()
 
 
 _pools: dict[tuple[object, ...], ConnectionPool] = {}
