@@ -79,7 +79,7 @@ def requeue_stale_tasks(
             continue
         task = StaleTask(
             id=str(row.pk),
-            message_id=_message_id(row.args_kwargs),
+            message_id=payload_message_id(row.args_kwargs),
             started_at=row.started_at,
             worker_ids=list(row.worker_ids),
         )
@@ -138,7 +138,9 @@ def _database_models(alias: str) -> tuple[Any, Any]:
     return models, TaskResultStatus
 
 
-def _message_id(args_kwargs: Any) -> str | None:
+def payload_message_id(args_kwargs: Any) -> str | None:
+    """The Message-ID in a stored task's arguments (None: not one of ours);
+    shared with the RQ recovery."""
     try:
         message_id = args_kwargs["kwargs"]["payload"]["message_id"]
     except (KeyError, TypeError):

@@ -40,7 +40,7 @@ def requeue_abandoned_jobs(backend: Any, *, dry_run: bool = False) -> list[Any]:
     from rq.registry import FailedJobRegistry, StartedJobRegistry
     from rq.utils import current_timestamp
 
-    from .recovery import StaleTask, _message_id
+    from .recovery import StaleTask, payload_message_id
 
     requeued: list[StaleTask] = []
     for name in sorted(backend.queues):
@@ -63,7 +63,7 @@ def requeue_abandoned_jobs(backend: Any, *, dry_run: bool = False) -> list[Any]:
                 continue  # Failed for a reason of its own: not ours to retry.
             task = StaleTask(
                 id=job.id,
-                message_id=_message_id({"kwargs": job.kwargs}),
+                message_id=payload_message_id({"kwargs": job.kwargs}),
                 started_at=job.started_at,
                 worker_ids=[job.worker_name] if job.worker_name else [],
             )
