@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .mailers import MailerSpec, get_mailer_spec
+from .transport.failures import probe_failed
 from .transport.probe import ProbeFailed, ProbeResult, probe
 from .transport.sasl import TokenRefused
 
@@ -57,7 +58,7 @@ def test_connection(
         raise ValueError(f"timeout must be more than 0 seconds, got {timeout!r}")
     result = check_mailer(get_mailer_spec(using), timeout=timeout)
     if not result.ok:
-        raise ProbeFailed(result)
+        raise probe_failed(result)
     return result.to_dict()
 
 
