@@ -820,3 +820,22 @@ def test_a_chunk_over_the_size_limit_is_refused_without_being_kept() -> None:
             assert client.getreply()[0] == 552
             assert client.noop()[0] == 250  # the octets did not become commands
         assert server.messages == []
+
+
+def test_the_shared_test_server_example_runs() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "examples/shared_test_server.py"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [
+        "greylisted once, sent after 2 MAIL commands",
+        "attempts recorded on the message: 2",
+        "relay: chunking=True starttls=False",
+        "tls relay: chunking=True starttls=True",
+    ]
