@@ -80,7 +80,7 @@ def ignore_unknown(
     """Drop keywords that are not options, as Django's backend ignores them
     when not built for a ``MAILERS`` entry: on 6.1 with Django's own
     deprecation warning, before with a warning naming the likely option."""
-    from .conf import OPTIONS, _unknown_message
+    from .conf import OPTIONS, unknown_options_message
 
     unknown = {
         name: value
@@ -95,7 +95,7 @@ def ignore_unknown(
         import warnings
 
         warnings.warn(
-            _unknown_message(list(unknown), None, type(backend).__name__)
+            unknown_options_message(list(unknown), None, type(backend).__name__)
             + " They are ignored, as by Django's SMTP backend.",
             UserWarning,
             stacklevel=4,

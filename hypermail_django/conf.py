@@ -356,7 +356,7 @@ def _resolve_options(
     ignored = set(ignore) & {"fail_silently"}
     unknown = [name for name in given if name not in OPTIONS and name not in ignored]
     if unknown:
-        raise ConfigurationError(_unknown_message(unknown, alias))
+        raise ConfigurationError(unknown_options_message(unknown, alias))
 
     resolved = {
         name: _resolve_one(option, given.get(name), alias)
@@ -483,7 +483,7 @@ def resolve_preparation_options(
     unknown = [name for name in given if name not in OPTIONS and name not in ignored]
     try:
         if unknown:
-            raise ConfigurationError(_unknown_message(unknown, alias, backend))
+            raise ConfigurationError(unknown_options_message(unknown, alias, backend))
         return {
             name: _resolve_one(OPTIONS[name], given.get(name), alias)
             for name in PREPARATION_OPTIONS
@@ -506,7 +506,7 @@ def _option_label(name: str, alias: str | None, setting: str | None = None) -> s
     return f"the {name!r} option"
 
 
-def _unknown_message(
+def unknown_options_message(
     unknown: list[str], alias: str | None, backend: str = "FluxMailBackend"
 ) -> str:
     """Django's words (``MAILERS['x']: Unknown options 'a', 'b'.``), then a

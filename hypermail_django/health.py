@@ -14,6 +14,7 @@ from typing import Any
 from .exceptions import ConfigurationError
 from .mailers import MailerSpec, get_mailer_spec
 from .routing.checks import is_router
+from .transport.failures import probe_failed
 from .transport.probe import ProbeFailed, ProbeResult, probe
 from .transport.sasl import TokenRefused
 
@@ -63,7 +64,7 @@ def test_connection(
         return _test_router(spec, timeout)
     result = check_mailer(spec, timeout=timeout)
     if not result.ok:
-        raise ProbeFailed(result)
+        raise probe_failed(result)
     return result.to_dict()
 
 
@@ -85,7 +86,7 @@ def _test_router(spec: MailerSpec, timeout: float | None) -> dict[str, Any]:
             + "; ".join(f"{m.alias}: {m.error}" for m in members),
             code="invalid_config",
         )
-    error = ProbeFailed(failed)
+    error = probe_failed(failed)
     error.members = reports
     raise error
 

@@ -8,6 +8,7 @@ client.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import smtplib
 import socket
 import ssl
@@ -18,7 +19,10 @@ from collections.abc import Iterator
 import pytest
 
 from hypermail_django.testing import (
+    Fault,
+    FaultKind,
     ReceivedMessage,
+    SMTPServerOptions,
     SMTPTestServer,
     TLSCertificates,
 )
@@ -420,6 +424,73 @@ def test_fault_arguments_are_validated(server: SMTPTestServer) -> None:
     send(server)
 
 
+def test_a_fault_built_beforehand_fires_like_fail(server: SMTPTestServer) -> None:
+    busy = Fault(FaultKind.FAIL, "rcpt", times=1, reply="451 4.3.0 Busy")
+    assert busy.verb == "RCPT"
+    server.inject(busy)
+    server.inject(busy)  # The same frozen fault, twice: two separate budgets.
+    for _ in range(2):
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            send(server)
+    send(server)
+    assert verbs(server).count("RCPT") == 3
+    assert len(server.messages) == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        busy.times = 5  # type: ignore[misc]
+    with pytest.raises(ValueError, match="seconds"):
+        Fault(FaultKind.DELAY, "MAIL", seconds=-1)
+
+
+# -- options ----------------------------------------------------------------------
+
+
+def test_options_are_one_frozen_value_that_keywords_override(
+    certs: TLSCertificates,
+) -> None:
+    relay = SMTPServerOptions(
+        pipelining=True, chunking=True, auth={"u": "p"}, auth_require_tls=False
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        relay.chunking = False  # type: ignore[misc]
+    with (
+        SMTPTestServer(relay) as first,
+        SMTPTestServer(relay, starttls=True, certs=certs) as second,
+    ):
+        assert first.options is relay
+        assert (first.pipelining, first.chunking, first.starttls) == (True, True, False)
+        assert (second.chunking, second.starttls, second.certs) == (True, True, certs)
+        assert second.options.auth == {"u": "p"}
+        for server in (first, second):
+            with connect(server) as client:
+                if server.starttls:
+                    client.starttls(context=certs.client_context())
+                client.ehlo()
+                assert client.has_extn("chunking")
+                assert client.has_extn("pipelining")
+                assert client.has_extn("starttls") is False
+                client.login("u", "p")
+        assert [a.success for a in second.auth_attempts] == [True]
+
+
+def test_options_are_validated_however_they_are_given() -> None:
+    with pytest.raises(ValueError, match="choose one"):
+        SMTPServerOptions(starttls=True, implicit_tls=True)
+    with pytest.raises(ValueError, match="choose one"):
+        SMTPTestServer(SMTPServerOptions(starttls=True), implicit_tls=True)
+    with pytest.raises(ValueError, match="require_client_cert"):
+        SMTPTestServer(require_client_cert=True)
+    with pytest.raises(TypeError, match="colour"):
+        SMTPTestServer(colour="blue")
+
+
+def test_a_tls_server_gets_certificates_when_none_are_given() -> None:
+    options = SMTPServerOptions(implicit_tls=True)
+    server = SMTPTestServer(options)
+    assert options.certs is None  # the shared value is left alone
+    assert isinstance(server.certs, TLSCertificates)
+    assert server.certs is server.options.certs
+
+
 # -- drop(), delay(), hang() ------------------------------------------------------
 
 
@@ -480,12 +551,28 @@ def test_hang_until_the_client_times_out(server: SMTPTestServer) -> None:
     assert len(server.messages) == 1
 
 
+def closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server has closed this connection: a read ends at once with
+    end-of-file or a reset, instead of waiting for data (``TIMEOUT`` is only
+    the time to give up on a connection that is still open)."""
+    sock.settimeout(TIMEOUT)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
 def test_stop_does_not_wait_for_hung_or_idle_clients() -> None:
     server = SMTPTestServer()
     server.start()
     server.hang("NOOP")
     idle = connect(server)
-    hung = connect(server, timeout=10)
+    # Longer than any wait of the test: had stop() waited for this client, it
+    # would have returned only once the client gave up, with a timeout.
+    hung = connect(server, timeout=60)
+    port = server.port
     errors: list[Exception] = []
 
     def noop() -> None:
@@ -499,12 +586,21 @@ def test_stop_does_not_wait_for_hung_or_idle_clients() -> None:
     try:
         while "NOOP" not in verbs(server):
             time.sleep(0.01)
-        started = time.monotonic()
         server.stop()
-        assert time.monotonic() - started < 3
+        # The server closed both connections itself: the idle client finds
+        # its connection closed, the hung one's NOOP ends with the connection
+        # gone, not with its own timeout.
+        assert idle.sock is not None and closed_by_server(idle.sock)
         noop_thread.join(timeout=TIMEOUT)
-        # The hung client saw the connection close.
+        assert not noop_thread.is_alive()
         assert [type(e) for e in errors] == [smtplib.SMTPServerDisconnected]
+        assert not isinstance(errors[0].__context__, TimeoutError)
+        assert "timed out" not in str(errors[0])
+        # And the listener is closed: the port can be bound again.
+        with socket.socket() as again:
+            again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            again.bind((server.host, port))
+            again.listen()
     finally:
         idle.close()
         hung.close()
@@ -518,15 +614,18 @@ def test_stop_does_not_wait_for_clients_stuck_in_a_tls_handshake(
     implicit.start()
     starttls.start()
     with (
-        socket.create_connection((implicit.host, implicit.port)),
+        socket.create_connection((implicit.host, implicit.port)) as raw,
         connect(starttls) as client,
     ):
         client.ehlo()
         assert client.docmd("STARTTLS")[0] == 220  # and no handshake follows
-        started = time.monotonic()
         implicit.stop()
         starttls.stop()
-        assert time.monotonic() - started < 3
+        # stop() returned, and closed both connections rather than waiting
+        # for handshakes that never come.
+        assert closed_by_server(raw)
+        assert client.sock is not None and closed_by_server(client.sock)
+        assert not implicit.running and not starttls.running
 
 
 def test_drop_all_connections(server: SMTPTestServer) -> None:
@@ -721,3 +820,22 @@ def test_a_chunk_over_the_size_limit_is_refused_without_being_kept() -> None:
             assert client.getreply()[0] == 552
             assert client.noop()[0] == 250  # the octets did not become commands
         assert server.messages == []
+
+
+def test_the_shared_test_server_example_runs() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "examples/shared_test_server.py"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [
+        "greylisted once, sent after 2 MAIL commands",
+        "attempts recorded on the message: 2",
+        "relay: chunking=True starttls=False",
+        "tls relay: chunking=True starttls=True",
+    ]

@@ -79,7 +79,7 @@ def requeue_stale_tasks(
             continue
         task = StaleTask(
             id=str(row.pk),
-            message_id=message_id_of(row.args_kwargs),
+            message_id=payload_message_id(row.args_kwargs),
             started_at=row.started_at,
             worker_ids=list(row.worker_ids),
         )
@@ -138,8 +138,9 @@ def _database_models(alias: str) -> tuple[Any, Any]:
     return models, TaskResultStatus
 
 
-def message_id_of(args_kwargs: Any) -> str | None:
-    """The Message-ID an email task's arguments carry, if they carry one."""
+def payload_message_id(args_kwargs: Any) -> str | None:
+    """The Message-ID in a stored task's arguments (None: not one of ours);
+    shared with the RQ recovery."""
     try:
         message_id = args_kwargs["kwargs"]["payload"]["message_id"]
     except (KeyError, TypeError):

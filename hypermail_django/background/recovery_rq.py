@@ -87,11 +87,11 @@ def _abandoned(job: Any) -> bool:
 
 
 def _stale(job: Any, dry_run: bool, why: str) -> Any:
-    from .recovery import StaleTask, message_id_of
+    from .recovery import StaleTask, payload_message_id
 
     task = StaleTask(
         id=job.id,
-        message_id=message_id_of({"kwargs": job.kwargs}),
+        message_id=payload_message_id({"kwargs": job.kwargs}),
         started_at=job.started_at,
         worker_ids=[job.worker_name] if job.worker_name else [],
     )

@@ -5,20 +5,21 @@ Needs the ``testing`` extra (``pip install hypermail-django[testing]``), which
 brings aiosmtpd and trustme. Nothing here imports Django.
 """
 
+from .certificates import TLSCertificates
+from .faults import Fault, FaultKind
 from .oauth_server import OAuthTestServer, TokenRequest
-from .smtpd import (
-    AuthAttempt,
-    ReceivedCommand,
-    ReceivedMessage,
-    SMTPTestServer,
-    TLSCertificates,
-)
+from .server_options import SMTPServerOptions
+from .server_records import AuthAttempt, ReceivedCommand, ReceivedMessage
+from .smtp_test_server import SMTPTestServer
 
 __all__ = [
     "AuthAttempt",
+    "Fault",
+    "FaultKind",
     "OAuthTestServer",
     "ReceivedCommand",
     "ReceivedMessage",
+    "SMTPServerOptions",
     "SMTPTestServer",
     "TLSCertificates",
     "TokenRequest",

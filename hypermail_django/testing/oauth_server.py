@@ -3,7 +3,7 @@
 Token providers are only proven by talking to a token endpoint: MSAL fetches
 its authority's OpenID configuration before it asks for a token, google-auth
 signs a JWT assertion, a refresh-token grant posts a form. This server speaks
-all three, really (TLS from a :class:`~.smtpd.TLSCertificates` CA, signatures
+all three, really (TLS from a :class:`~.certificates.TLSCertificates` CA, signatures
 verified), and issues short-lived tokens that :meth:`OAuthTestServer.check`
 accepts for the mailboxes they were granted, so the test SMTP server can
 refuse expired or revoked ones. A test can make it fail, be slow, or revoke.
@@ -38,7 +38,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .smtpd import HOST, TLSCertificates
+from .certificates import TLSCertificates
+from .server_options import HOST
 
 __all__ = ["OAuthTestServer", "TokenRequest"]
 

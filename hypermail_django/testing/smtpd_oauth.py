@@ -20,9 +20,14 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import MISSING, AuthResult
+
+from .server_records import AuthAttempt
+
+if TYPE_CHECKING:
+    from .harness_smtp import HarnessContext
 
 #: ``oauth(mailbox, token)``: True to accept, or False / a reason to refuse.
 TokenCheck = Callable[[str, str], "bool | str"]
@@ -69,9 +74,9 @@ def parse_oauthbearer(blob: bytes) -> tuple[str, str] | None:
 
 class OAuthMechanisms:
     """Mixed into the harness' aiosmtpd protocol; aiosmtpd finds ``auth_*``
-    methods by name. ``self.harness`` is the :class:`SMTPTestServer`."""
+    methods by name. ``self.context`` is what the server's sessions share."""
 
-    harness: Any
+    context: HarnessContext
 
     async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:  # noqa: N802
         return await self._oauth("XOAUTH2", args, parse_xoauth2)
@@ -101,19 +106,21 @@ class OAuthMechanisms:
             await smtp.push("501 5.5.2 Malformed SASL response")
             return AuthResult(success=False, handled=True)
         mailbox, token = parsed
-        check = self.harness.oauth
+        options = self.context.options
+        check = options.oauth
         verdict = check(mailbox, token) if check is not None else False
         accepted = verdict is True
-        self.harness._record_oauth(mailbox, accepted)
+        # The mechanism is in the recorded commands; the token is never kept.
+        self.context.records.add(auth_attempt=AuthAttempt(mailbox, accepted))
         if accepted:
             return AuthResult(success=True, auth_data=mailbox)
-        if mechanism == "OAUTHBEARER" or self.harness.oauth_refusal == "google":
+        if mechanism == "OAUTHBEARER" or options.oauth_refusal == "google":
             # RFC 7628 3.2.2 / Gmail: the error rides in a 334 challenge; the
             # client's answer is ignored, then the final refusal.
             await smtp.challenge_auth(json.dumps(GOOGLE_CHALLENGE).encode())
             refusal = (
                 GOOGLE_REFUSAL
-                if self.harness.oauth_refusal == "google"
+                if options.oauth_refusal == "google"
                 else MICROSOFT_REFUSAL
             )
             return AuthResult(success=False, handled=False, message=refusal)

@@ -11,21 +11,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from . import failures
 from .config import TransportConfig
 from .envelope import Envelope
-from .errors import RecipientsRefused, SendError
+from .errors import RecipientsDeferred, SendError
 from .results import DeliveryStatus, RecipientStatus
 from .retry import async_retrying, retrying
 
 Outcome = dict[str, RecipientStatus]
 
 logger = logging.getLogger("hypermail_django.transport")
-
-
-class RecipientsDeferred(SendError):
-    """Some recipients were deferred this attempt: ask the policy for another."""
-
-    default_code = "recipients_deferred"
 
 
 class DeliveryAttempts:
@@ -46,9 +41,7 @@ class DeliveryAttempts:
         self.status.recipients.update(outcome)
         self.pending = self._deferred(outcome)
         if self.pending:
-            raise RecipientsDeferred(
-                f"{len(self.pending)} recipient(s) deferred", transient=True
-            )
+            raise failures.recipients_deferred(len(self.pending))
 
     def record_failure(self, error: SendError) -> None:
         """Record what a failed attempt still tells about each recipient.
@@ -101,7 +94,7 @@ class DeliveryAttempts:
             return status
         error = final_error
         if error is None or isinstance(error, RecipientsDeferred):
-            error = _refusal(status)
+            error = failures.recipients_refused(status)
         error.status = status
         raise error
 
@@ -180,23 +173,6 @@ def _areplaying(
         await attempt()
 
     return again
-
-
-def _refusal(status: DeliveryStatus) -> RecipientsRefused:
-    recipients = {
-        rcpt: (rs.code or 0, rs.reply.encode("utf-8", "replace"))
-        for rcpt, rs in status.recipients.items()
-    }
-    all_deferred = all(rs.status == "deferred" for rs in status.recipients.values())
-    details = "; ".join(
-        f"{rcpt}: {rs.summary}" for rcpt, rs in status.recipients.items()
-    )
-    return RecipientsRefused(
-        f"No recipient accepted message {status.message_id} ({details})",
-        code="recipients_deferred" if all_deferred else "recipients_refused",
-        recipients=recipients,
-        transient=all_deferred,
-    )
 
 
 def _log_undelivered(status: DeliveryStatus) -> None:

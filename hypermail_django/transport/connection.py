@@ -19,11 +19,13 @@ from .errors import SendError
 
 __all__ = [
     "QUIT_TIMEOUT",
+    "connect_error",
     "create_ssl_context",
     "decline_extensions",
     "is_alive",
     "open_connection",
     "quit_connection",
+    "starttls",
 ]
 
 
@@ -73,7 +75,7 @@ def open_connection(
         conn.ehlo_or_helo_if_needed()
         if config.use_tls:
             step = "STARTTLS"
-            _starttls(conn, ssl_context, where)
+            starttls(conn, ssl_context, where)
             step = "EHLO"
             conn.ehlo()
         if config.authenticates:
@@ -86,7 +88,7 @@ def open_connection(
         raise
     except BaseException as exc:
         _abort(conn)
-        raise _connect_error(exc, where, step, wait) from exc
+        raise connect_error(exc, where, step, wait) from exc
 
 
 def decline_extensions(features: dict[str, str], config: TransportConfig) -> None:
@@ -101,7 +103,7 @@ def decline_extensions(features: dict[str, str], config: TransportConfig) -> Non
             features.pop(name, None)
 
 
-def _starttls(
+def starttls(
     conn: smtplib.SMTP, ssl_context: ssl.SSLContext | None, where: str
 ) -> tuple[int, bytes]:
     """Upgrade to TLS; refuse to go on in clear text (the next step is AUTH).
@@ -122,7 +124,7 @@ def _login(
     return sasl.login(conn, config, where)
 
 
-def _connect_error(
+def connect_error(
     exc: BaseException,
     where: str,
     step: str | None = None,

@@ -14,6 +14,7 @@ import ssl
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .probe_report import ProbeResult
     from .results import DeliveryStatus, RecipientStatus
 
 
@@ -78,6 +79,23 @@ class ConnectionFailed(SendError):
     """The server could not be reached or answered the greeting with an error."""
 
     default_code = "connection_failed"
+
+
+class ProbeFailed(ConnectionFailed):
+    """A connection check failed; ``code`` is always ``"connection_failed"``.
+
+    FluxMail's ``test_connection()`` contract: one code for "cannot send from
+    here". Why is in ``reason`` (the underlying error's code, e.g.
+    ``auth_failed`` or ``timeout``), ``step`` and the full ``result``.
+    """
+
+    def __init__(self, message: str, *, result: ProbeResult, **kwargs: Any) -> None:
+        ConnectionFailed.__init__(self, message, **kwargs)
+        self.result = result
+        self.reason: str | None = result.error.code if result.error else None
+        self.step = result.failed_step
+        #: For a router: every member's report (``MemberReport.to_dict()``).
+        self.members: list[dict[str, Any]] = []
 
 
 class ConnectionRefused(ConnectionFailed, ConnectionRefusedError):
@@ -175,6 +193,14 @@ class AuthUnsupported(AuthenticationFailed, smtplib.SMTPNotSupportedError):  # t
     default_code = "auth_unsupported"
 
 
+class TokenRefused(AuthenticationFailed):
+    """The server refused an OAuth2 token (already dropped from the cache).
+
+    Transient on the first refusal (a new token may work: it had expired or
+    been revoked); ``sasl.reauthenticating`` makes a second refusal permanent.
+    """
+
+
 class SenderRefused(SendError, smtplib.SMTPSenderRefused):  # type: ignore[misc]  # smtp_code may be None
     """The server refused ``MAIL FROM``; ``sender`` is the envelope sender."""
 
@@ -183,6 +209,13 @@ class SenderRefused(SendError, smtplib.SMTPSenderRefused):  # type: ignore[misc]
     def __init__(self, message: str, *, sender: str, **kwargs: Any) -> None:
         SendError.__init__(self, message, **kwargs)
         self.sender = sender
+
+
+class RecipientsDeferred(SendError):
+    """Some recipients were deferred this attempt: the retry policy is asked
+    for another. Never leaves the transport (the last attempt's outcome does)."""
+
+    default_code = "recipients_deferred"
 
 
 class RecipientsRefused(SendError, smtplib.SMTPRecipientsRefused):

@@ -8,7 +8,9 @@ retry policy cannot tell which library spoke to the server.
 
 from __future__ import annotations
 
+import json
 import ssl
+from typing import TYPE_CHECKING, Any
 
 from .config import TransportConfig
 from .envelope import Envelope
@@ -25,15 +27,23 @@ from .errors import (
     DataRefused,
     DeliveryUncertain,
     GreetingRefused,
+    ProbeFailed,
+    RecipientsDeferred,
+    RecipientsRefused,
     ReplyTimeout,
     SenderRefused,
+    SendError,
     SMTPUTF8Unsupported,
     TLSFailed,
     TLSHandshakeFailed,
     TLSRefused,
     TLSUnavailable,
+    TokenRefused,
 )
-from .results import RecipientStatus
+from .results import DeliveryStatus, RecipientStatus
+
+if TYPE_CHECKING:
+    from .probe_report import ProbeResult
 
 Reply = bytes | str | None
 
@@ -125,6 +135,54 @@ def auth_refused(
         smtp_code=code,
         smtp_error=reply,
         transient=is_transient_code(code),
+    )
+
+
+def mechanism_unoffered(where: str, mechanism: str, features: str) -> AuthUnsupported:
+    """``auth_mechanism`` names a mechanism the server does not offer."""
+    return AuthUnsupported(
+        f"{where} does not offer AUTH {mechanism.upper()} (it offers: "
+        f"{features.strip() or 'nothing'}); set auth_mechanism to one it offers.",
+        code="auth_unsupported",
+    )
+
+
+def token_provider_missing(mechanism: str) -> AuthenticationFailed:
+    """An OAuth2 mechanism without a provider (conf.py refuses this; a
+    ``TransportConfig`` built by hand may not)."""
+    return AuthenticationFailed(
+        f"auth_mechanism {mechanism!r} needs a token_provider.",
+        code="token_failed",
+    )
+
+
+def token_failed(username: str, reason: str, *, transient: bool) -> SendError:
+    """The token provider raised; ``reason`` is its message, secrets masked."""
+    return SendError(
+        f"Could not get an OAuth2 token for {username!r} from the "
+        f"token_provider: {reason}",
+        code="token_failed",
+        transient=transient,
+    )
+
+
+def token_refused(
+    where: str,
+    username: str,
+    code: int,
+    reply: Reply,
+    detail: dict[str, Any] | None,
+) -> TokenRefused:
+    """The server refused the token with a 5xx (``detail``: the JSON error it
+    sent as a challenge, if any); transient, since a new token may work."""
+    extra = f" ({json.dumps(detail, sort_keys=True)})" if detail else ""
+    return TokenRefused(
+        f"{where} refused the OAuth2 token for user {username!r}: "
+        f"{code} {text(reply)}{extra}",
+        code="auth_failed",
+        smtp_code=code,
+        smtp_error=reply,
+        transient=True,
     )
 
 
@@ -268,4 +326,52 @@ def lost_while_sending(envelope: Envelope, detail: object) -> ConnectionLost:
     return ConnectionLost(
         f"The connection was lost while sending {envelope.message_id}: {detail}",
         transient=True,
+    )
+
+
+def recipients_deferred(count: int) -> RecipientsDeferred:
+    """Some recipients of an attempt were deferred: worth another attempt."""
+    return RecipientsDeferred(f"{count} recipient(s) deferred", transient=True)
+
+
+def recipients_refused(status: DeliveryStatus) -> RecipientsRefused:
+    """Nobody accepted the message; transient only when everyone was deferred."""
+    recipients = {
+        rcpt: (rs.code or 0, rs.reply.encode("utf-8", "replace"))
+        for rcpt, rs in status.recipients.items()
+    }
+    all_deferred = all(rs.status == "deferred" for rs in status.recipients.values())
+    details = "; ".join(
+        f"{rcpt}: {rs.summary}" for rcpt, rs in status.recipients.items()
+    )
+    return RecipientsRefused(
+        f"No recipient accepted message {status.message_id} ({details})",
+        code="recipients_deferred" if all_deferred else "recipients_refused",
+        recipients=recipients,
+        transient=all_deferred,
+    )
+
+
+def probe_timeout(where: str, timeout: float, step: str | None) -> ConnectionFailed:
+    """The health probe's deadline passed (at ``step``): one deadline for the
+    whole probe, so it is not a :class:`ConnectTimeout` of one step."""
+    return ConnectionFailed(
+        f"{where} did not answer within the {timeout:g} s deadline "
+        f"(at {step or 'connect'}).",
+        code="timeout",
+        transient=True,
+    )
+
+
+def probe_failed(result: ProbeResult) -> ProbeFailed:
+    """A failed health check as one ``connection_failed`` error, the cause's
+    code in ``reason`` and the report in ``result``."""
+    error = result.error
+    assert error is not None, "probe_failed needs a failed result"
+    return ProbeFailed(
+        f"Connection check failed at {result.failed_step}: {error.message}",
+        result=result,
+        smtp_code=error.smtp_code,
+        smtp_error=error.smtp_error,
+        transient=error.transient,
     )

@@ -30,8 +30,7 @@ import aiosmtplib
 
 from . import failures, tokens
 from .config import TransportConfig
-from .errors import AuthenticationFailed, AuthUnsupported, SendError
-from .failures import text
+from .errors import SendError, TokenRefused
 
 __all__ = [
     "OAUTH_MECHANISMS",
@@ -58,14 +57,6 @@ class AuthReport:
     mechanism: str
     token_fetched: bool | None = None
     provider_seconds: float | None = None
-
-
-class TokenRefused(AuthenticationFailed):
-    """The server refused an OAuth2 token (already dropped from the cache).
-
-    Transient on the first refusal (a new token may work: it had expired or
-    been revoked); :func:`reauthenticating` makes a second refusal permanent.
-    """
 
 
 def initial_response(
@@ -107,21 +98,10 @@ def _offered(features: str, mechanism: str) -> bool:
     return mechanism.upper() in features.upper().split()
 
 
-def _unoffered(where: str, mechanism: str, features: str) -> AuthUnsupported:
-    return AuthUnsupported(
-        f"{where} does not offer AUTH {mechanism.upper()} (it offers: "
-        f"{features.strip() or 'nothing'}); set auth_mechanism to one it offers.",
-        code="auth_unsupported",
-    )
-
-
 def _token(config: TransportConfig) -> tokens.Fetched:
     provider = config.token_provider
     if provider is None:  # conf.py refuses this; a TransportConfig built by hand
-        raise AuthenticationFailed(
-            f"auth_mechanism {config.auth_mechanism!r} needs a token_provider.",
-            code="token_failed",
-        )
+        raise failures.token_provider_missing(config.auth_mechanism)
     try:
         return tokens.cache.get(provider, config.token_refresh_margin)
     except Exception as exc:
@@ -131,11 +111,8 @@ def _token(config: TransportConfig) -> tokens.Fetched:
 def token_failed(config: TransportConfig, exc: BaseException) -> SendError:
     """The provider raised: ``token_failed``, transient when it says so."""
     reason = tokens.describe_failure(exc, tokens.secrets_of(config.token_provider))
-    return SendError(
-        f"Could not get an OAuth2 token for {config.username!r} from the "
-        f"token_provider: {reason}",
-        code="token_failed",
-        transient=tokens.is_transient_failure(exc),
+    return failures.token_failed(
+        config.username, reason, transient=tokens.is_transient_failure(exc)
     )
 
 
@@ -148,15 +125,7 @@ def _refused(
 ) -> TokenRefused:
     assert config.token_provider is not None
     tokens.cache.invalidate(config.token_provider, fetched.token)
-    extra = f" ({json.dumps(detail, sort_keys=True)})" if detail else ""
-    return TokenRefused(
-        f"{_where(config)} refused the OAuth2 token for user {config.username!r}: "
-        f"{code} {text(reply)}{extra}",
-        code="auth_failed",
-        smtp_code=code,
-        smtp_error=reply,
-        transient=True,
-    )
+    return failures.token_refused(_where(config), config.username, code, reply, detail)
 
 
 def _judge(
@@ -190,7 +159,7 @@ def login(conn: smtplib.SMTP, config: TransportConfig, where: str) -> tuple[int,
     if mechanism in OAUTH_MECHANISMS:
         return _oauth_login(conn, config, where, features)
     if mechanism != "auto" and not _offered(features, mechanism):
-        raise _unoffered(where, mechanism, features)
+        raise failures.mechanism_unoffered(where, mechanism, features)
     try:
         if mechanism == "auto":
             result = conn.login(config.username, config.password)
@@ -211,7 +180,7 @@ def _oauth_login(
 ) -> tuple[int, bytes]:
     mechanism = config.auth_mechanism
     if not _offered(features, mechanism):
-        raise _unoffered(where, mechanism, features)
+        raise failures.mechanism_unoffered(where, mechanism, features)
     fetched = _token(config)
     blob = initial_response(
         mechanism, config.username, fetched.token.token, config.host, config.port
@@ -265,7 +234,7 @@ async def alogin(smtp: Any, config: TransportConfig, where: str) -> None:
         await _aoauth_login(smtp, config, where, features)
         return
     if mechanism != "auto" and not _offered(features, mechanism):
-        raise _unoffered(where, mechanism, features)
+        raise failures.mechanism_unoffered(where, mechanism, features)
     try:
         if mechanism == "auto":
             await smtp.login(config.username, config.password)
@@ -295,7 +264,7 @@ async def _aoauth_login(
 ) -> None:
     mechanism = config.auth_mechanism
     if not _offered(features, mechanism):
-        raise _unoffered(where, mechanism, features)
+        raise failures.mechanism_unoffered(where, mechanism, features)
     fetched = await _atoken(config)
     blob = initial_response(
         mechanism, config.username, fetched.token.token, config.host, config.port
