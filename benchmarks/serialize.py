@@ -6,7 +6,8 @@ The bulk benchmark's ~4.2 KB messages (text plus an HTML alternative), built and
 serialized as Django's SMTP backend does (``message().as_bytes()`` on 5.2,
 ``message(policy=SMTP).as_bytes()`` on 6.x) and as ``FluxMailBackend`` does
 (``compat.serialize``: the same builder, with the policies of
-``hypermail_django.policies`` and the generator of ``hypermail_django.flatten``).
+``hypermail_django.serialization.email_policies`` and the generator of
+``hypermail_django.serialization.flatten``).
 Rounds alternate; medians of CPU time per message. Checks on the way that both
 give the same bytes once MIME boundaries are made equal.
 """

@@ -82,7 +82,7 @@ def show_tree(part, depth: int = 0) -> None:
 def main() -> None:
     with SMTPTestServer() as server, tempfile.TemporaryDirectory() as folder:
         configure(server)
-        from hypermail_django.message import HypermailMessage
+        from hypermail_django.compose.message import HypermailMessage
 
         logo = Path(folder) / "logo.png"
         logo.write_bytes(tiny_png())

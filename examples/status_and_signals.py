@@ -98,7 +98,7 @@ def main() -> None:
         print(f"   messages the server received in total: {len(server.messages)}")
 
         print("4. Prepared now, delivered over one held connection")
-        from hypermail_django.mailers import get_mailer
+        from hypermail_django.conf.mailers import get_mailer
 
         backend = get_mailer()
         envelopes = [

@@ -85,8 +85,11 @@ def main() -> None:
         configure(server, folder)
 
         from hypermail_django.backends import ConsoleBackend
-        from hypermail_django.email_template import EmailTemplate
-        from hypermail_django.templated import TemplatedEmail, send_templated_mail
+        from hypermail_django.compose.email_template import EmailTemplate
+        from hypermail_django.compose.templated import (
+            TemplatedEmail,
+            send_templated_mail,
+        )
 
         context = {
             "site": "Acme",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .transport.results import DeliveryStatus, RecipientStatus
 
 if TYPE_CHECKING:
+    from .async_mail import asend_mail, asend_messages
     from .auth.emails import send_password_reset_email
     from .auth.tokens import generate_reset_token
     from .background import (
@@ -23,15 +24,14 @@ if TYPE_CHECKING:
         send_mail_later,
     )
     from .bulk import asend_bulk, send_bulk
-    from .email_template import EmailTemplate
-    from .env import options_from_env, settings_from_env
+    from .compose.email_template import EmailTemplate
+    from .compose.message import HypermailMessage
+    from .compose.templated import TemplatedEmail, send_templated_mail
+    from .conf.env import options_from_env, settings_from_env
+    from .conf.mailers import get_mailer
     from .exceptions import FluxMailException
     from .health import test_connection
-    from .mailers import get_mailer
-    from .message import HypermailMessage
-    from .outbox import clear_outbox, get_outbox
-    from .sending import asend_mail, asend_messages
-    from .templated import TemplatedEmail, send_templated_mail
+    from .testing.outbox import clear_outbox, get_outbox
 
 __version__ = "0.1.0"
 
@@ -63,26 +63,26 @@ __all__ = [
 
 #: Public name -> the module that defines it, imported when first used.
 _LAZY = {
-    "EmailTemplate": ".email_template",
+    "EmailTemplate": ".compose.email_template",
     "FluxMailException": ".exceptions",
-    "options_from_env": ".env",
-    "settings_from_env": ".env",
-    "HypermailMessage": ".message",
-    "TemplatedEmail": ".templated",
+    "options_from_env": ".conf.env",
+    "settings_from_env": ".conf.env",
+    "HypermailMessage": ".compose.message",
+    "TemplatedEmail": ".compose.templated",
     "aenqueue_messages": ".background",
     "asend_bulk": ".bulk",
-    "asend_mail": ".sending",
+    "asend_mail": ".async_mail",
     "asend_mail_later": ".background",
-    "asend_messages": ".sending",
-    "clear_outbox": ".outbox",
+    "asend_messages": ".async_mail",
+    "clear_outbox": ".testing.outbox",
     "enqueue_messages": ".background",
     "generate_reset_token": ".auth.tokens",
-    "get_mailer": ".mailers",
-    "get_outbox": ".outbox",
+    "get_mailer": ".conf.mailers",
+    "get_outbox": ".testing.outbox",
     "send_bulk": ".bulk",
     "send_mail_later": ".background",
     "send_password_reset_email": ".auth.emails",
-    "send_templated_mail": ".templated",
+    "send_templated_mail": ".compose.templated",
     "test_connection": ".health",
 }
 

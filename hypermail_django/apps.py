@@ -1,3 +1,5 @@
+"""The app config of ``hypermail_django``: templates, commands, system checks."""
+
 from django.apps import AppConfig
 
 

@@ -51,9 +51,9 @@ from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
 
 from .backends import FluxMailBackend
 from .compat import legacy_setting, mailers_configured
-from .conf import OPTIONS
+from .conf.mailer_options import OPTIONS
+from .conf.mailers import DEFAULT_ALIAS, MailerSpec, configured_mailers
 from .exceptions import ConfigurationError
-from .mailers import DEFAULT_ALIAS, MailerSpec, configured_mailers
 
 TAGS = ("mail", "hypermail")
 
@@ -157,7 +157,7 @@ def check_delivery_log_settings(
 
     if not apps.is_installed("hypermail_django.log"):
         return []
-    from .log.conf import get_settings
+    from .conf.delivery_log import get_settings
 
     try:
         get_settings()

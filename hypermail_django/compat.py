@@ -10,8 +10,8 @@ import django
 from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
 
-from . import policies
-from .flatten import flatten
+from .serialization import email_policies as policies
+from .serialization.flatten import flatten
 
 DJANGO_VERSION = django.VERSION[:2]
 #: Django 6.1 added ``settings.MAILERS`` and mailer aliases.
@@ -44,7 +44,8 @@ def init_base_backend(backend: Any, *, alias: str | None, fail_silently: bool) -
 
     We skip Django's ``smtp.EmailBackend.__init__`` on purpose: it reads the
     ``EMAIL_*`` settings itself, and on 6.1 warns that a subclass is "directly
-    creating" it. Our own accessor (``conf.py``) reads every setting instead.
+    creating" it. Our own accessor (``conf/mailer_options.py``) reads every
+    setting instead.
     On 6.1 ``fail_silently`` is no longer the base class's business.
     """
     if MAILERS_SUPPORTED:
@@ -80,7 +81,7 @@ def ignore_unknown(
     """Drop keywords that are not options, as Django's backend ignores them
     when not built for a ``MAILERS`` entry: on 6.1 with Django's own
     deprecation warning, before with a warning naming the likely option."""
-    from .conf import OPTIONS, unknown_options_message
+    from .conf.mailer_options import OPTIONS, unknown_options_message
 
     unknown = {
         name: value
@@ -139,7 +140,8 @@ def serialize(message: Any, *, smtputf8: bool) -> tuple[bytes, str | None]:
     Returns the bytes and the Message-ID they carry.
     """
     if MODERN_EMAIL_API:
-        # The standard SMTP policies, minus work they repeat (policies.py).
+        # The standard SMTP policies, minus work they repeat
+        # (serialization/email_policies.py).
         policy = policies.SMTPUTF8 if smtputf8 else policies.SMTP
         msg = message.message(policy=policy)
         data = flatten(msg)

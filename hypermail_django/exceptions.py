@@ -40,7 +40,7 @@ from .transport.errors import (
 from .transport.probe import ProbeFailed
 
 if TYPE_CHECKING:
-    from .template_errors import TemplateNotFound
+    from .compose.template_errors import TemplateNotFound
 
 __all__ = [
     "AttachmentNotFound",
@@ -169,7 +169,7 @@ def __getattr__(name: str) -> Any:
     # Django's template package costs about 0.1 s: too much for the settings
     # files that import this package. It is loaded on first use instead.
     if name == "TemplateNotFound":
-        from .template_errors import TemplateNotFound
+        from .compose.template_errors import TemplateNotFound
 
         return TemplateNotFound
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

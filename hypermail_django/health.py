@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .conf.mailers import MailerSpec, get_mailer_spec
 from .exceptions import ConfigurationError
-from .mailers import MailerSpec, get_mailer_spec
 from .routing.checks import is_router
 from .transport.failures import probe_failed
 from .transport.probe import ProbeFailed, ProbeResult, probe
@@ -72,7 +72,7 @@ def _test_router(spec: MailerSpec, timeout: float | None) -> dict[str, Any]:
     """A router can send when one member can: report each member; when none
     can, raise the first unhealthy member's failure, with every member's
     report in ``.members``."""
-    from .routing.probe import probe_router
+    from .routing.member_probe import probe_router
 
     members = probe_router(spec, timeout)
     reports = [member.to_dict() for member in members]

@@ -67,7 +67,7 @@ if MAILERS_SUPPORTED:
     }
 else:
     EMAIL_BACKEND = "hypermail_django.backends.FluxMailBackend"
-    from hypermail_django.conf import settings_for
+    from hypermail_django.conf.mailer_options import settings_for
 
     globals().update(settings_for(MAILER_OPTIONS))
 

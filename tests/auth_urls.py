@@ -19,7 +19,7 @@ from django.test import override_settings
 from django.urls import include, path
 
 from hypermail_django.auth.delivery import wait_for_deliveries
-from hypermail_django.outbox import clear_outbox
+from hypermail_django.testing.outbox import clear_outbox
 
 from .conftest import mailer_for
 

@@ -15,7 +15,7 @@ from django.test import override_settings
 
 from hypermail_django.backends import FluxMailBackend
 from hypermail_django.compat import MAILERS_SUPPORTED, MODERN_EMAIL_API
-from hypermail_django.conf import settings_for
+from hypermail_django.conf.mailer_options import settings_for
 from hypermail_django.testing import SMTPTestServer, TLSCertificates
 from hypermail_django.transport import close_all_pools, retry
 from hypermail_django.transport.async_pool import aclose_async_pools

@@ -10,7 +10,7 @@ import pytest
 from hypermail_django.oauth import RefreshToken
 from hypermail_django.testing import SMTPTestServer, TLSCertificates
 from hypermail_django.testing.oauth_server import OAuthTestServer
-from hypermail_django.transport import tokens
+from hypermail_django.transport import token_cache as tokens
 
 MAILBOX = "noreply@contoso.com"
 CLIENT_ID = "hypermail-app"

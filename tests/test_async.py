@@ -11,12 +11,12 @@ from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.test import AsyncClient
 
 from hypermail_django import signals
+from hypermail_django.async_mail import asend_mail, asend_messages
 from hypermail_django.exceptions import (
     DataRefused,
     RecipientsRefused,
     TLSFailed,
 )
-from hypermail_django.sending import asend_mail, asend_messages
 from hypermail_django.testing import SMTPTestServer
 from hypermail_django.transport.async_pool import aclose_async_pools
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.mail import send_mail
 
+from hypermail_django.async_mail import asend_mail
 from hypermail_django.exceptions import FluxMailException
-from hypermail_django.sending import asend_mail
 from hypermail_django.testing import SMTPTestServer
 
 from .conftest import PASSWORD, mailer_for

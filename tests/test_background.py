@@ -484,7 +484,7 @@ def test_a_users_test_sees_background_mail_in_the_outbox(
 
 
 def test_a_memory_backend_runs_pre_send_once_in_the_worker(server, immediate, outcomes):
-    from hypermail_django.outbox import clear_outbox, get_outbox
+    from hypermail_django.testing.outbox import clear_outbox, get_outbox
 
     seen = []
 

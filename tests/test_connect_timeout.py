@@ -9,8 +9,8 @@ from django.core.mail import EmailMessage
 
 from hypermail_django import health
 from hypermail_django.backends import FluxMailBackend
-from hypermail_django.conf import resolve_options
-from hypermail_django.env import options_from_env
+from hypermail_django.conf.env import options_from_env
+from hypermail_django.conf.mailer_options import resolve_options
 from hypermail_django.exceptions import ConfigurationError
 from hypermail_django.testing import SMTPTestServer
 from hypermail_django.transport import TransportConfig

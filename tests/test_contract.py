@@ -25,9 +25,9 @@ from hypermail_django import signals
 from hypermail_django.backends import ConsoleBackend, FluxMailBackend, MemoryBackend
 from hypermail_django.backends.console import RULE
 from hypermail_django.compat import MAILERS_SUPPORTED, serialize
+from hypermail_django.compose.message import HypermailMessage
 from hypermail_django.exceptions import CancelSend, InvalidEmail
-from hypermail_django.message import HypermailMessage
-from hypermail_django.outbox import clear_outbox, get_outbox
+from hypermail_django.testing.outbox import clear_outbox, get_outbox
 
 from .conftest import legacy_settings
 
@@ -79,7 +79,7 @@ class Harness:
             with override_settings(MAILERS=mailers):
                 yield
         else:
-            from hypermail_django.conf import settings_for
+            from hypermail_django.conf.mailer_options import settings_for
 
             with legacy_settings(
                 EMAIL_BACKEND=self.backend_path, **settings_for(options)

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 
-from hypermail_django.css import (
+from hypermail_django.compose.css import (
     INLINED_MARK,
     get_inliner,
     inline_css,

@@ -23,9 +23,9 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from hypermail_django import asend_mail, send_bulk
-from hypermail_django.bulk.async_sending import asend_bulk
+from hypermail_django.bulk.async_bulk_sender import asend_bulk
+from hypermail_django.conf.delivery_log import get_settings, parse_duration
 from hypermail_django.exceptions import ConfigurationError, RecipientsRefused, SendError
-from hypermail_django.log.conf import get_settings, parse_duration
 from hypermail_django.log.models import Delivery
 from hypermail_django.log.recording import recording_errors
 from hypermail_django.testing import SMTPTestServer

@@ -25,7 +25,7 @@ from django.test import override_settings
 from hypermail_django import options_from_env
 from hypermail_django.backends import FluxMailBackend
 from hypermail_django.compat import MAILERS_SUPPORTED
-from hypermail_django.conf import resolve_options
+from hypermail_django.conf.mailer_options import resolve_options
 from hypermail_django.exceptions import ConfigurationError
 from hypermail_django.testing import SMTPTestServer
 from hypermail_django.transport import TransportConfig, failures
@@ -156,7 +156,7 @@ def _routing_check() -> str:
 
 
 def _assertion() -> str:
-    from hypermail_django.assertions import assert_sent
+    from hypermail_django.testing.assertions import assert_sent
 
     sent = EmailMessage("Receipt", "x", "app@example.com", ["bob@example.com"])
     with pytest.raises(AssertionError) as caught:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hypermail_django.conf import TLS_AND_SSL, TLS_AND_SSL_MAILER
+from hypermail_django.conf.mailer_options import TLS_AND_SSL, TLS_AND_SSL_MAILER
 from hypermail_django.transport import failures
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

@@ -10,7 +10,7 @@ import pytest
 from django.core.mail import EmailMessage
 
 from hypermail_django.backends import FluxMailBackend
-from hypermail_django.conf import OPTIONS, resolve_options
+from hypermail_django.conf.mailer_options import OPTIONS, resolve_options
 from hypermail_django.exceptions import ConfigurationError
 from hypermail_django.testing import SMTPTestServer
 from hypermail_django.transport.results import RecipientStatus
@@ -47,7 +47,7 @@ def test_the_list_covers_every_numeric_option():
     numeric = {
         name
         for name, option in OPTIONS.items()
-        if option.check.__name__ in {"_port", "_count", "_seconds", "_timeout"}
+        if option.check.__name__ in {"_port", "count", "_seconds", "_timeout"}
     }
     assert numeric == set(NUMERIC)
 

@@ -10,7 +10,7 @@ from email.header import decode_header
 import pytest
 
 from hypermail_django.compat import MODERN_EMAIL_API, serialize
-from hypermail_django.flatten import BytesGenerator
+from hypermail_django.serialization.flatten import BytesGenerator
 
 from .conftest import djangos_bytes
 from .test_policies import FIXED, corpus

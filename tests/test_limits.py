@@ -22,9 +22,9 @@ from django.test import override_settings
 
 from hypermail_django import send_bulk
 from hypermail_django.backends import FluxMailBackend
+from hypermail_django.backends.limits import reset_local_limits
+from hypermail_django.conf.mailers import get_mailer
 from hypermail_django.exceptions import ConfigurationError, RateLimited, SendError
-from hypermail_django.limits import reset_local_limits
-from hypermail_django.mailers import get_mailer
 from hypermail_django.testing import SMTPTestServer
 
 from .test_routing import (  # noqa: F401 - kept_tasks is a fixture
@@ -389,7 +389,7 @@ def test_a_bad_limit_is_reported_at_start_up(server: SMTPTestServer) -> None:
 
 
 def test_limits_come_from_the_environment(server: SMTPTestServer) -> None:
-    from hypermail_django.env import options_from_env
+    from hypermail_django.conf.env import options_from_env
 
     options = options_from_env(
         {

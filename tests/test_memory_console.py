@@ -17,9 +17,9 @@ from hypermail_django import signals
 from hypermail_django.backends import ConsoleBackend, MemoryBackend
 from hypermail_django.backends.console import RULE
 from hypermail_django.compat import MAILERS_SUPPORTED, mailers_configured
+from hypermail_django.compose.message import HypermailMessage
 from hypermail_django.exceptions import ConfigurationError
-from hypermail_django.message import HypermailMessage
-from hypermail_django.outbox import OutboxEntry, clear_outbox, get_outbox
+from hypermail_django.testing.outbox import OutboxEntry, clear_outbox, get_outbox
 
 from .conftest import legacy_settings, requires_mailers
 

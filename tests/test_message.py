@@ -15,7 +15,8 @@ from django.core.mail import EmailMultiAlternatives
 
 from hypermail_django.backends import MemoryBackend
 from hypermail_django.compat import serialize
-from hypermail_django.css import INLINED_MARK
+from hypermail_django.compose.css import INLINED_MARK
+from hypermail_django.compose.message import HypermailMessage
 from hypermail_django.exceptions import (
     AttachmentNotFound,
     AttachmentReadError,
@@ -24,8 +25,7 @@ from hypermail_django.exceptions import (
     InvalidMessage,
     InvalidPriority,
 )
-from hypermail_django.message import HypermailMessage
-from hypermail_django.outbox import clear_outbox, get_outbox
+from hypermail_django.testing.outbox import clear_outbox, get_outbox
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(40))
 HTML = '<style>p { color: #1a2b3c; }</style><p>Hi <img src="cid:logo"></p>'

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from hypermail_django.env import options_from_env
+from hypermail_django.conf.env import options_from_env
 from hypermail_django.exceptions import ConfigurationError
 from hypermail_django.oauth import (
     AccessToken,
@@ -25,7 +25,7 @@ from hypermail_django.oauth import (
     TokenError,
 )
 from hypermail_django.oauth.settings import resolve_provider
-from hypermail_django.transport import tokens
+from hypermail_django.transport import token_cache as tokens
 from hypermail_django.transport.config import TransportConfig
 
 from .oauth_fixtures import (

@@ -10,10 +10,10 @@ import time
 import pytest
 from django.core.mail import EmailMessage, send_mail
 
+from hypermail_django.async_mail import asend_mail
 from hypermail_django.bulk import send_bulk
 from hypermail_django.exceptions import FluxMailException
-from hypermail_django.sending import asend_mail
-from hypermail_django.transport import tokens
+from hypermail_django.transport import token_cache as tokens
 from hypermail_django.transport.async_pool import aclose_async_pools
 from hypermail_django.transport.pool import close_all_pools
 

@@ -25,8 +25,8 @@ from django.core.mail import EmailMessage
 
 from hypermail_django import asend_bulk, send_bulk, signals
 from hypermail_django.backends import ConsoleBackend
+from hypermail_django.conf.mailers import get_mailer
 from hypermail_django.exceptions import SendError
-from hypermail_django.mailers import get_mailer
 from hypermail_django.testing import SMTPTestServer
 from hypermail_django.transport import Lease, get_pool, leased
 from hypermail_django.transport.async_pool import aclose_async_pools

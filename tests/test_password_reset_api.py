@@ -27,7 +27,7 @@ from hypermail_django.auth.delivery import (
 )
 from hypermail_django.auth.tokens import generate_reset_token
 from hypermail_django.background.framework import MODULE, task_backends
-from hypermail_django.outbox import get_outbox
+from hypermail_django.testing.outbox import get_outbox
 
 from .auth_urls import reset_flow
 from .conftest import mailer_for
@@ -309,7 +309,7 @@ def test_counted_client(ip, prefix, counted):
 
 @pytest.mark.parametrize("value", [0, 129, "x", True])
 def test_a_bad_ipv6_prefix_is_a_configuration_error(value):
-    from hypermail_django.auth.conf import get_settings
+    from hypermail_django.conf.password_reset import get_settings
     from hypermail_django.exceptions import ConfigurationError
 
     with (

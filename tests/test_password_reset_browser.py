@@ -23,7 +23,7 @@ from django.test import override_settings
 from pytest_django.live_server_helper import LiveServer
 
 from hypermail_django.auth.delivery import wait_for_deliveries
-from hypermail_django.outbox import get_outbox
+from hypermail_django.testing.outbox import get_outbox
 
 from .auth_urls import FLOW_SETTINGS, reset_flow
 

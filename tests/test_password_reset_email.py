@@ -14,10 +14,10 @@ from django.core.exceptions import DisallowedHost
 from django.test import RequestFactory, override_settings
 
 from hypermail_django.auth import check_reset_token, send_password_reset_email
-from hypermail_django.auth.conf import Rate, get_settings, setting_names
 from hypermail_django.compat import MAILERS_SUPPORTED
+from hypermail_django.conf.password_reset import Rate, get_settings, setting_names
 from hypermail_django.exceptions import ConfigurationError
-from hypermail_django.outbox import clear_outbox, get_outbox
+from hypermail_django.testing.outbox import clear_outbox, get_outbox
 
 from .auth_urls import FLOW_SETTINGS, MEMORY
 from .conftest import mailer_for, requires_mailers

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.test import Client, TestCase, override_settings
 
 from hypermail_django.auth.delivery import ResetJob, dispatch, wait_for_deliveries
-from hypermail_django.outbox import clear_outbox, get_outbox
+from hypermail_django.testing.outbox import clear_outbox, get_outbox
 
 from .auth_urls import FLOW_SETTINGS, MEMORY
 from .conftest import default_mailer_settings

@@ -11,7 +11,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.test import Client, override_settings
 
 from hypermail_django.auth.delivery import wait_for_deliveries
-from hypermail_django.outbox import get_outbox
+from hypermail_django.testing.outbox import get_outbox
 
 from .auth_urls import FLOW_SETTINGS, reset_flow
 

@@ -9,9 +9,9 @@ import random
 import pytest
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 
-from hypermail_django import policies
 from hypermail_django.compat import MODERN_EMAIL_API
-from hypermail_django.message import HypermailMessage
+from hypermail_django.compose.message import HypermailMessage
+from hypermail_django.serialization import email_policies as policies
 
 FIXED = {"Date": "Sat, 21 Nov 2026 09:00:00 +0000", "Message-ID": "<fixed@example.com>"}
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))

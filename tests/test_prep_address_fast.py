@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from hypermail_django.backends import envelope
+from hypermail_django.serialization import envelope_builder as envelope
 
 PIECES = [
     "a",

@@ -12,9 +12,9 @@ from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.test import Client
 
-from hypermail_django.outbox import clear_outbox
 from hypermail_django.previews import get_preview
 from hypermail_django.previews.registry import InvalidPreview
+from hypermail_django.testing.outbox import clear_outbox
 
 from . import mail_previews_samples as samples
 from .conftest import mailer_for

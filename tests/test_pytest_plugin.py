@@ -12,7 +12,7 @@ from hypermail_django.compat import MAILERS_SUPPORTED
 
 pytest_plugins = ["pytester"]
 
-PLUGIN = "hypermail_django.pytest_plugin"
+PLUGIN = "hypermail_django.testing.pytest_plugin"
 
 SETTINGS = """
 SECRET_KEY = "plugin-tests"
@@ -42,7 +42,7 @@ import pytest
 from django.core import mail
 from django.core.mail import EmailMessage
 
-from hypermail_django.assertions import assert_not_sent, assert_sent
+from hypermail_django.testing.assertions import assert_not_sent, assert_sent
 
 
 def test_server_with_scripted_failures(smtp_server):
@@ -106,7 +106,7 @@ def test_a_failing_assertion_explains_itself(mail_outbox):
 
 def test_untouched_without_the_fixtures():
     from django.conf import settings
-    from hypermail_django.outbox import get_outbox
+    from hypermail_django.testing.outbox import get_outbox
 
     locmem = "django.core.mail.backends.locmem.EmailBackend"
     if hasattr(settings, "MAILERS"):

@@ -362,7 +362,7 @@ def test_the_policy_is_hashable_data_for_bulk_workers():
 
 
 def test_from_the_environment(server):
-    from hypermail_django.env import options_from_env
+    from hypermail_django.conf.env import options_from_env
 
     options = options_from_env(
         {

@@ -21,8 +21,8 @@ from django.test import override_settings
 
 from hypermail_django import send_bulk
 from hypermail_django.compat import MAILERS_SUPPORTED
+from hypermail_django.conf.mailers import get_mailer
 from hypermail_django.exceptions import ConfigurationError, SendError
-from hypermail_django.mailers import get_mailer
 from hypermail_django.routing import order
 from hypermail_django.routing.order import reset_local_state, smooth_sequence
 from hypermail_django.testing import SMTPTestServer

@@ -369,7 +369,7 @@ def test_only_finite_sane_numbers_are_accepted(make_backend, option, value):
 
 
 def test_infinite_timeout_from_the_environment_is_refused():
-    from hypermail_django.env import options_from_env
+    from hypermail_django.conf.env import options_from_env
 
     with pytest.raises(ConfigurationError) as caught:
         options_from_env({"FLUXMAIL_TIMEOUT": "inf"})

@@ -17,8 +17,8 @@ from django.test import override_settings
 
 from hypermail_django.auth import send_password_reset_email
 from hypermail_django.auth.tokens import generate_reset_token
-from hypermail_django.outbox import clear_outbox, get_outbox
 from hypermail_django.testing import SMTPTestServer
+from hypermail_django.testing.outbox import clear_outbox, get_outbox
 
 from .auth_urls import FLOW_SETTINGS
 from .conftest import mailer_for
@@ -193,7 +193,7 @@ TESTS = Path(__file__).resolve().parent
 
 def _templated_email(client: Any) -> Iterable[str]:
     """The layouts, as a templated email that extends them renders them."""
-    from hypermail_django.templated import TemplatedEmail
+    from hypermail_django.compose.templated import TemplatedEmail
 
     engine = {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

@@ -16,10 +16,10 @@ from django.utils import translation
 import hypermail_django
 from hypermail_django.backends import MemoryBackend
 from hypermail_django.compat import MAILERS_SUPPORTED
-from hypermail_django.email_template import EmailTemplate
+from hypermail_django.compose.email_template import EmailTemplate
+from hypermail_django.compose.templated import TemplatedEmail, send_templated_mail
 from hypermail_django.exceptions import ConfigurationError, TemplateNotFound
-from hypermail_django.outbox import clear_outbox, get_outbox
-from hypermail_django.templated import TemplatedEmail, send_templated_mail
+from hypermail_django.testing.outbox import clear_outbox, get_outbox
 
 from .conftest import legacy_settings, requires_mailers
 

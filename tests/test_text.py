@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hypermail_django.text import html_to_text
+from hypermail_django.compose.text import html_to_text
 
 
 def test_links_are_kept_as_text_and_url():

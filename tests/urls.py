@@ -3,7 +3,7 @@
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
-from hypermail_django.sending import asend_mail
+from hypermail_django.async_mail import asend_mail
 
 
 async def notify(request: HttpRequest) -> JsonResponse:

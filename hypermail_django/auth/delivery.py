@@ -33,8 +33,8 @@ from typing import Any
 
 from django.db import close_old_connections, connections, transaction
 
+from ..conf.password_reset import ResetSettings, get_settings
 from ..exceptions import ConfigurationError
-from .conf import ResetSettings, get_settings
 
 __all__ = [
     "TASK_PATH",
@@ -125,8 +125,8 @@ def delivery_mode(conf: ResetSettings | None = None) -> str:
     if mode != "auto":
         return mode
     try:
-        from ..background.conf import get_settings as background_settings
         from ..background.framework import MODULE, InvalidTaskBackend, task_backends
+        from ..conf.background_delivery import get_settings as background_settings
     except ConfigurationError:  # no Tasks framework on this Django
         return "thread"
     alias = background_settings().backend
@@ -194,8 +194,8 @@ def _run_here(job: ResetJob) -> None:
 
 def _bound_task() -> Any:
     """The reset task on the configured backend and queue, checked now."""
-    from ..background.conf import get_settings as background_settings
     from ..background.framework import InvalidTaskBackend, TaskException
+    from ..conf.background_delivery import get_settings as background_settings
 
     conf = background_settings()
     try:

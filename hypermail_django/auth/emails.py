@@ -27,10 +27,10 @@ from django.utils.timesince import timesince
 from django.views.decorators.debug import sensitive_variables
 
 from ..compat import MAILERS_SUPPORTED
+from ..compose.message import HypermailMessage
+from ..compose.templated import RenderedEmail, TemplatedEmail
+from ..conf.password_reset import get_settings
 from ..exceptions import ConfigurationError
-from ..message import HypermailMessage
-from ..templated import RenderedEmail, TemplatedEmail
-from .conf import get_settings
 from .links import absolute_url_template, format_reset_url
 from .tokens import can_reset_password, generate_reset_token
 

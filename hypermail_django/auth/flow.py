@@ -14,7 +14,7 @@ from typing import Any
 
 from django.utils import translation
 
-from .conf import get_settings
+from ..conf.password_reset import get_settings
 from .delivery import ResetJob, dispatch
 from .links import HTML_NAMESPACE, absolute_url_template, confirm_view_template
 from .ratelimit import exceeded_limits

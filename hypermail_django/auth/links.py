@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
+from ..conf.password_reset import check_url_template, get_settings
 from ..exceptions import ConfigurationError
-from .conf import check_url_template, get_settings
 from .tokens import ResetToken
 
 #: The namespace of ``hypermail_django.auth.urls`` (its ``app_name``).

@@ -21,8 +21,8 @@ from typing import Any
 from django.core.cache import InvalidCacheBackendError, caches
 from django.utils.crypto import salted_hmac
 
+from ..conf.password_reset import Rate, ResetSettings, get_settings
 from ..exceptions import ConfigurationError
-from .conf import Rate, ResetSettings, get_settings
 
 KEY_PREFIX = "hypermail:password-reset"
 _KEY_SALT = "hypermail_django.auth.ratelimit"

@@ -30,7 +30,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.generic.edit import FormView
 
-from .conf import get_settings
+from ..conf.password_reset import get_settings
 from .flow import request_password_reset
 from .forms import PasswordResetRequestForm
 from .links import HTML_NAMESPACE, confirm_view_template

@@ -3,7 +3,7 @@
 
 from .console import ConsoleBackend
 from .memory import MemoryBackend
-from .routing import RoutingBackend
+from .router import RoutingBackend
 from .smtp import FluxMailBackend
 
 __all__ = ["ConsoleBackend", "FluxMailBackend", "MemoryBackend", "RoutingBackend"]

@@ -20,10 +20,10 @@ from asgiref.sync import sync_to_async
 from django.core.mail import EmailMessage
 
 from ..exceptions import SendError
-from ..limits import MailerLimits, ahold
 from ..transport import DeliveryStatus, Envelope
 from ..transport.async_pool import AsyncLease, aleased
 from ..transport.async_sender import asend_envelope
+from .limits import MailerLimits, ahold
 from .outcome import adeliver_each
 
 if TYPE_CHECKING:

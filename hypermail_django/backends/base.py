@@ -20,13 +20,13 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 from .. import signals
 from ..compat import init_base_backend
-from ..conf import PREPARATION_OPTIONS, resolve_preparation_options
-from ..css import Inliner, inline_message
+from ..compose.css import Inliner, inline_message
+from ..conf.mailer_options import PREPARATION_OPTIONS, resolve_preparation_options
 from ..exceptions import CancelSend
 from ..outbound import OutboundPolicy, record_suppressed, suppressed_status
 from ..outbound.recipients import RecipientPolicy
+from ..serialization.envelope_builder import build_envelope, prep_address
 from ..transport import DeliveryStatus, Envelope, RecipientStatus
-from .envelope import build_envelope, prep_address
 from .outcome import deliver_each
 
 #: What a mailer without any outbound policy applies: nothing, at no cost.
@@ -37,12 +37,12 @@ class PreparingBackendMixin:
     """``prepare()``: validate, run ``pre_send``, inline CSS, serialize.
 
     A backend using it sets ``css_inline`` and ``css_inliner`` (resolved by
-    ``conf.py``) before sending.
+    ``conf/mailer_options.py``) before sending.
     """
 
     css_inline: bool = False
     css_inliner: str | Inliner = "css_inline"
-    # The outbound policies (checked values from conf.py; see outbound/).
+    # The outbound policies (checked values from conf/mailer_options.py; see outbound/).
     defaults: Any = None
     allowed_recipients: Any = None
     redirect_to: Any = None

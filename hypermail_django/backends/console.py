@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from django.core.mail import EmailMessage
 
-from .. import outbox
+from ..testing import outbox
 from ..transport import Envelope
 from .base import LocalBackend
 

@@ -14,9 +14,8 @@ from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
 from django.core.mail.utils import DNS_NAME
 
 from ..compat import ignore_unknown, init_base_backend, warn_direct_construction
-from ..conf import TRANSPORT_OPTIONS, resolve_options
+from ..conf.mailer_options import TRANSPORT_OPTIONS, resolve_options
 from ..exceptions import SendError
-from ..limits import MailerLimits, hold
 from ..outbound import record_suppressed
 from ..transport import (
     DeliveryStatus,
@@ -29,6 +28,7 @@ from ..transport import (
 )
 from .asynchronous import AsyncSendingMixin
 from .base import PreparingBackendMixin
+from .limits import MailerLimits, hold
 from .outcome import deliver_each
 
 

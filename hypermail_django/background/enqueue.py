@@ -16,12 +16,12 @@ from asgiref.sync import sync_to_async
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.db import transaction
 
-from ..backends.envelope import build_envelope
+from ..conf.background_delivery import get_settings
+from ..conf.mailers import get_mailer
 from ..exceptions import ConfigurationError
-from ..mailers import get_mailer
+from ..serialization.envelope_builder import build_envelope
 from ..transport import Envelope
-from .conf import get_settings
-from .mailers import PreparingMailer
+from .mailer_protocol import PreparingMailer
 from .payload import Payload
 
 

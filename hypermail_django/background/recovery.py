@@ -22,8 +22,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from ..conf.background_delivery import get_settings
 from ..exceptions import ConfigurationError
-from .conf import get_settings
 from .payload import TASK_PATH
 from .recovery_rq import is_rq_backend, requeue_abandoned_jobs
 

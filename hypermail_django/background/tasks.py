@@ -19,14 +19,14 @@ from typing import Any
 from django.utils import timezone
 
 from .. import signals
+from ..conf.background_delivery import BackgroundSettings, get_settings
+from ..conf.mailers import get_mailer
 from ..exceptions import RecipientsRefused, SendError
-from ..mailers import get_mailer
 from ..outbound import record_suppressed
 from ..transport import DeliveryStatus
-from .conf import BackgroundSettings, get_settings
 from .framework import task
 from .payload import Payload, read_payload
-from .sending import send_with
+from .stored_delivery import send_with
 
 logger = logging.getLogger("hypermail_django.background")
 

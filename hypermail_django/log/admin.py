@@ -5,7 +5,7 @@ Read-only. Search looks up an exact recipient address, an exact Message-ID
 index lookup, so it answers at once on millions of rows (a ``LIKE '%x%'``
 scan would not). Bodies are shown, exported and resent only to users with
 the ``view_body`` and ``resend_delivery`` permissions, and the HTML only in a
-sandboxed frame (see :mod:`hypermail_django.sandbox`).
+sandboxed frame (see :mod:`hypermail_django.previews.sandbox`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from ..exceptions import FluxMailException
-from ..mailview import view_of
-from ..sandbox import download, sandboxed_html
+from ..previews.mailview import view_of
+from ..previews.sandbox import download, sandboxed_html
 from .models import Delivery, Recipient
 from .resend import eml_name, export_zip, resend_all
 

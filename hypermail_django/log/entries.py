@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from email.utils import getaddresses
 from typing import Any
 
+from ..conf.delivery_log import LogSettings
 from ..transport import DeliveryStatus, Envelope
-from .conf import LogSettings
 
 
 @dataclass

@@ -17,8 +17,8 @@ from typing import Any
 
 from .. import signals
 from ..batching import current_batch
+from ..conf.delivery_log import get_settings
 from ..transport import DeliveryStatus, Envelope
-from .conf import get_settings
 from .entries import Entry, RecipientEntry, entry_for_envelope, entry_for_message
 from .storage import update_or_write, write_entries
 

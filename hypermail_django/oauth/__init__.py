@@ -13,7 +13,7 @@ configured alike share one cached token) and keeps its secrets out of ``repr``.
 
 from __future__ import annotations
 
-from ..transport.tokens import AccessToken, TokenError, TokenProvider
+from ..transport.token_cache import AccessToken, TokenError, TokenProvider
 from .google import GoogleServiceAccount
 from .microsoft import MicrosoftClientCredentials
 from .provider import Provider

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..transport.tokens import AccessToken, TokenError
+from ..transport.token_cache import AccessToken, TokenError
 from .provider import Provider, requests_session
 
 SCOPE = "https://mail.google.com/"

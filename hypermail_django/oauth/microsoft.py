@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..transport.tokens import AccessToken, TokenError
+from ..transport.token_cache import AccessToken, TokenError
 from .provider import Provider, error_from_response, requests_session
 
 #: The scope of Exchange Online's SMTP AUTH for an app (client credentials).

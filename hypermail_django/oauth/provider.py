@@ -7,7 +7,7 @@ import ssl
 import threading
 from typing import Any, ClassVar
 
-from ..transport.tokens import TokenError
+from ..transport.token_cache import TokenError
 
 
 class Provider:

@@ -11,7 +11,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from ..transport.tokens import AccessToken, TokenError
+from ..transport.token_cache import AccessToken, TokenError
 from .provider import Provider, error_from_response, ssl_context
 
 

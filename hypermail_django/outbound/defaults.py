@@ -16,8 +16,8 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage
 
-from ..backends.envelope import prep_address
 from ..exceptions import ConfigurationError
+from ..serialization.envelope_builder import prep_address
 
 _KEYS = ("from_email", "reply_to", "headers")
 

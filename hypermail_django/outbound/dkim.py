@@ -28,8 +28,8 @@ from typing import Any
 from django.core.mail import EmailMessage
 from django.utils.encoding import punycode
 
-from ..backends.envelope import prep_address
 from ..exceptions import ConfigurationError, DKIMDomainMismatch, DKIMSigningError
+from ..serialization.envelope_builder import prep_address
 from ..transport import Envelope
 
 ALGORITHMS = ("rsa-sha256", "ed25519-sha256")

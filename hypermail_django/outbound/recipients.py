@@ -22,8 +22,8 @@ from typing import Any
 from django.core.mail import EmailMessage
 from django.utils.encoding import punycode
 
-from ..backends.envelope import needs_smtputf8, prep_address
 from ..exceptions import ConfigurationError
+from ..serialization.envelope_builder import needs_smtputf8, prep_address
 from ..transport import DeliveryStatus, Envelope, RecipientStatus
 
 #: What ``hypermail_status`` says for a suppressed recipient.

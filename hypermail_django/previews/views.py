@@ -20,12 +20,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from ..backends.base import PreparingBackendMixin
-from ..backends.envelope import build_envelope
-from ..mailers import get_mailer
-from ..mailview import MailView, view_of
-from ..outbox import get_outbox
-from ..sandbox import download, sandboxed_html
+from ..conf.mailers import get_mailer
+from ..serialization.envelope_builder import build_envelope
+from ..testing.outbox import get_outbox
+from .mailview import MailView, view_of
 from .registry import get_preview, get_previews
+from .sandbox import download, sandboxed_html
 
 #: The widths each HTML part is shown at.
 WIDTHS = [("Desktop", "800px"), ("Mobile", "375px")]

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from django.core.checks import CheckMessage, Error, Warning
 
+from ..conf.mailers import MailerSpec, configured_mailers, get_mailer_spec
 from ..exceptions import ConfigurationError
-from ..mailers import MailerSpec, configured_mailers, get_mailer_spec
 from .options import ROUTING_BACKEND, find_cycle
 
 
 def is_router(spec: MailerSpec) -> bool:
     """Whether ``spec`` configures a RoutingBackend (or a subclass)."""
-    from ..backends.routing import RoutingBackend
+    from ..backends.router import RoutingBackend
 
     if spec.backend == ROUTING_BACKEND:
         return True
@@ -24,7 +24,7 @@ def is_router(spec: MailerSpec) -> bool:
 
 def routing_errors() -> list[CheckMessage]:
     """E050 unusable options, E051 unknown member, E052 a router reaching itself."""
-    from ..backends.routing import RoutingBackend, router_members
+    from ..backends.router import RoutingBackend, router_members
 
     messages: list[CheckMessage] = []
     for spec in configured_mailers():
@@ -71,8 +71,8 @@ def limit_warnings() -> list[CheckMessage]:
     a culled slot is a free slot, and the limit would be passed."""
     from django.conf import settings
 
-    from ..conf import LIMIT_OPTIONS
-    from ..limits import WINDOWS
+    from ..backends.limits import WINDOWS
+    from ..conf.mailer_options import LIMIT_OPTIONS
 
     messages: list[CheckMessage] = []
     for spec in configured_mailers():

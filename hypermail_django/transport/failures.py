@@ -148,7 +148,7 @@ def mechanism_unoffered(where: str, mechanism: str, features: str) -> AuthUnsupp
 
 
 def token_provider_missing(mechanism: str) -> AuthenticationFailed:
-    """An OAuth2 mechanism without a provider (conf.py refuses this; a
+    """An OAuth2 mechanism without a provider (conf/mailer_options.py refuses this; a
     ``TransportConfig`` built by hand may not)."""
     return AuthenticationFailed(
         f"auth_mechanism {mechanism!r} needs a token_provider.",

@@ -28,7 +28,8 @@ from typing import Any, TypeVar
 
 import aiosmtplib
 
-from . import failures, tokens
+from . import failures
+from . import token_cache as tokens
 from .config import TransportConfig
 from .errors import SendError, TokenRefused
 
@@ -100,7 +101,8 @@ def _offered(features: str, mechanism: str) -> bool:
 
 def _token(config: TransportConfig) -> tokens.Fetched:
     provider = config.token_provider
-    if provider is None:  # conf.py refuses this; a TransportConfig built by hand
+    # conf/mailer_options.py refuses this; a TransportConfig built by hand may not
+    if provider is None:
         raise failures.token_provider_missing(config.auth_mechanism)
     try:
         return tokens.cache.get(provider, config.token_refresh_margin)

@@ -16,12 +16,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ...conf.mailers import MailerSpec, configured_mailers, get_mailer_spec
 from ...exceptions import ConfigurationError
 from ...health import check_mailer
-from ...mailers import MailerSpec, configured_mailers, get_mailer_spec
 from ...outbound.dkim import DNSCheck, check_dns
 from ...routing.checks import is_router
-from ...routing.probe import MemberReport, probe_router
+from ...routing.member_probe import MemberReport, probe_router
 from ...transport.auth_hints import auth_fix
 from ...transport.probe import ProbeResult
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from hypermail_django.conf.delivery_log import get_settings, parse_duration
 from hypermail_django.exceptions import ConfigurationError
-from hypermail_django.log.conf import get_settings, parse_duration
 from hypermail_django.log.pruning import prune
 
 

@@ -1,5 +1,7 @@
-"""What background delivery needs of a mailer (found by
-:func:`hypermail_django.mailers.get_mailer`, in the request and the worker)."""
+"""``PreparingMailer``: what background delivery needs of a mailer.
+
+The mailer is found by :func:`hypermail_django.conf.mailers.get_mailer`, in the
+request and again in the worker."""
 
 from __future__ import annotations
 

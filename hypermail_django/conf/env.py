@@ -16,8 +16,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from .conf import OPTIONS, settings_for
-from .exceptions import ConfigurationError
+from ..exceptions import ConfigurationError
+from .mailer_options import OPTIONS, settings_for
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

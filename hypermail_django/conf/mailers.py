@@ -19,9 +19,9 @@ from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
 from django.utils.module_loading import import_string
 
-from .backends import FluxMailBackend
-from .compat import legacy_setting, mailers_configured
-from .exceptions import ConfigurationError
+from ..backends import FluxMailBackend
+from ..compat import legacy_setting, mailers_configured
+from ..exceptions import ConfigurationError
 
 DEFAULT_ALIAS = "default"
 #: What Django uses when ``EMAIL_BACKEND`` or a ``MAILERS`` ``BACKEND`` is unset.

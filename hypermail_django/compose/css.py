@@ -26,7 +26,7 @@ from typing import Any
 
 from django.utils.module_loading import import_string
 
-from .exceptions import ConfigurationError, CSSInlineError
+from ..exceptions import ConfigurationError, CSSInlineError
 
 Inliner = Callable[[str], str]
 

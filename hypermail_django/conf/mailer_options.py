@@ -11,58 +11,28 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .compat import legacy_setting
-from .exceptions import ConfigurationError, MailerConfigurationError
-
-Check = Callable[[Any, str], Any]
-
-
-def _text(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        value = str(value)  # lazy translation strings, SettingsReference
-    return value
-
-
-def _optional_text(value: Any, where: str) -> str | None:
-    return None if value is None else _text(value, where)
-
-
-def _flag(value: Any, where: str) -> bool:
-    if isinstance(value, bool) or value in (0, 1):
-        return bool(value)
-    raise ConfigurationError(
-        f"{where} must be True or False, got {value!r}. "
-        "(A string such as 'False' would count as true.)"
-    )
-
-
-def _from_text(value: Any, kind: type) -> Any:
-    """A number written as text (``"3"`` from ``os.environ``) counts as that
-    number, for every numeric option alike; other values are left as they are."""
-    if isinstance(value, str):
-        try:
-            return kind(value.strip())
-        except ValueError:
-            return value
-    return value
+from ..compat import legacy_setting
+from ..exceptions import ConfigurationError, MailerConfigurationError
+from .validators import (
+    Check,
+    any_text,
+    count,
+    flag,
+    from_text,
+    optional_positive_count,
+    seconds,
+)
 
 
 def _port(value: Any, where: str) -> int:
-    value = _from_text(value, int)
+    value = from_text(value, int)
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
         return value
     raise ConfigurationError(f"{where} must be a port number (1-65535), got {value!r}.")
-
-
-def _count(value: Any, where: str) -> int:
-    value = _from_text(value, int)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise ConfigurationError(f"{where} must be a whole number >= 0, got {value!r}.")
 
 
 #: The longest wait or delay an option may ask for: a day. Anything longer is
@@ -71,17 +41,7 @@ MAX_SECONDS = 86400.0
 
 
 def _seconds(value: Any, where: str) -> float:
-    value = _from_text(value, float)
-    if (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and 0 <= value <= MAX_SECONDS  # False for NaN too
-    ):
-        return float(value)
-    raise ConfigurationError(
-        f"{where} must be a finite number of seconds from 0 to {MAX_SECONDS:g} "
-        f"(a day), got {value!r}."
-    )
+    return seconds(value, where, maximum=MAX_SECONDS, maximum_label="a day")
 
 
 def _timeout(value: Any, where: str) -> float:
@@ -108,7 +68,7 @@ def _file(value: Any, where: str) -> str | None:
 
 
 def _inliner(value: Any, where: str) -> Any:
-    from .css import get_inliner
+    from ..compose.css import get_inliner
 
     try:
         get_inliner(value)
@@ -118,7 +78,7 @@ def _inliner(value: Any, where: str) -> Any:
 
 
 def _mechanism(value: Any, where: str) -> str:
-    from .transport.sasl import MECHANISMS
+    from ..transport.sasl import MECHANISMS
 
     if isinstance(value, str) and value.strip().lower() in MECHANISMS:
         return value.strip().lower()
@@ -132,38 +92,27 @@ def _anything(value: Any, where: str) -> Any:
 
 
 def _defaults(value: Any, where: str) -> Any:
-    from .outbound.defaults import parse_defaults
+    from ..outbound.defaults import parse_defaults
 
     return parse_defaults(value, where)
 
 
 def _allowed_recipients(value: Any, where: str) -> Any:
-    from .outbound.recipients import parse_allowed
+    from ..outbound.recipients import parse_allowed
 
     return parse_allowed(value, where)
 
 
 def _redirect_to(value: Any, where: str) -> Any:
-    from .outbound.recipients import parse_redirect
+    from ..outbound.recipients import parse_redirect
 
     return parse_redirect(value, where)
 
 
 def _dkim(value: Any, where: str) -> Any:
-    from .outbound.dkim import parse_dkim
+    from ..outbound.dkim import parse_dkim
 
     return parse_dkim(value, where)
-
-
-def _rate(value: Any, where: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    raise ConfigurationError(
-        f"{where} must be a positive whole number (or None: no limit), got {value!r}.",
-        code="invalid_config",
-    )
 
 
 def _cache(value: Any, where: str) -> str | None:
@@ -194,28 +143,29 @@ class Option:
     check: Check
     transport: bool = True
     limit: bool = False
-    """A shared sending limit (``limits.py``): neither transport nor preparation."""
+    """A shared sending limit (``backends/limits.py``): neither transport nor
+    preparation."""
 
 
 #: Every option the backend takes, in documentation order. Django's own first.
 OPTIONS: dict[str, Option] = {
     option.name: option
     for option in (
-        Option("host", "EMAIL_HOST", "localhost", _text),
+        Option("host", "EMAIL_HOST", "localhost", any_text),
         Option("port", "EMAIL_PORT", None, _port),
-        Option("username", "EMAIL_HOST_USER", "", _text),
-        Option("password", "EMAIL_HOST_PASSWORD", "", _text),
-        Option("use_tls", "EMAIL_USE_TLS", False, _flag),
-        Option("use_ssl", "EMAIL_USE_SSL", False, _flag),
+        Option("username", "EMAIL_HOST_USER", "", any_text),
+        Option("password", "EMAIL_HOST_PASSWORD", "", any_text),
+        Option("use_tls", "EMAIL_USE_TLS", False, flag),
+        Option("use_ssl", "EMAIL_USE_SSL", False, flag),
         Option("timeout", "EMAIL_TIMEOUT", 30.0, _timeout),
         Option("data_timeout", "EMAIL_FLUXMAIL_DATA_TIMEOUT", 120.0, _timeout),
         Option("ssl_certfile", "EMAIL_SSL_CERTFILE", None, _file),
         Option("ssl_keyfile", "EMAIL_SSL_KEYFILE", None, _file),
-        Option("max_retries", "EMAIL_FLUXMAIL_MAX_RETRIES", 0, _count),
+        Option("max_retries", "EMAIL_FLUXMAIL_MAX_RETRIES", 0, count),
         Option("retry_delay", "EMAIL_FLUXMAIL_RETRY_DELAY", 1.0, _seconds),
         Option("retry_max_delay", "EMAIL_FLUXMAIL_RETRY_MAX_DELAY", 30.0, _seconds),
-        Option("retry_uncertain", "EMAIL_FLUXMAIL_RETRY_UNCERTAIN", False, _flag),
-        Option("pool_size", "EMAIL_FLUXMAIL_POOL_SIZE", 10, _count),
+        Option("retry_uncertain", "EMAIL_FLUXMAIL_RETRY_UNCERTAIN", False, flag),
+        Option("pool_size", "EMAIL_FLUXMAIL_POOL_SIZE", 10, count),
         Option(
             "max_connection_age",
             "EMAIL_FLUXMAIL_MAX_CONNECTION_AGE",
@@ -226,13 +176,11 @@ OPTIONS: dict[str, Option] = {
             "max_messages_per_connection",
             "EMAIL_FLUXMAIL_MAX_MESSAGES_PER_CONNECTION",
             100,
-            _count,
+            count,
         ),
-        Option("pipelining", "EMAIL_FLUXMAIL_PIPELINING", True, _flag),
-        Option("chunking", "EMAIL_FLUXMAIL_CHUNKING", True, _flag),
-        Option(
-            "css_inline", "EMAIL_FLUXMAIL_CSS_INLINE", False, _flag, transport=False
-        ),
+        Option("pipelining", "EMAIL_FLUXMAIL_PIPELINING", True, flag),
+        Option("chunking", "EMAIL_FLUXMAIL_CHUNKING", True, flag),
+        Option("css_inline", "EMAIL_FLUXMAIL_CSS_INLINE", False, flag, transport=False),
         Option(
             "css_inliner",
             "EMAIL_FLUXMAIL_CSS_INLINER",
@@ -268,15 +216,29 @@ OPTIONS: dict[str, Option] = {
         Option("dkim", "EMAIL_FLUXMAIL_DKIM", None, _dkim, transport=False),
         # Limits shared by every process (docs/routing-and-limits.md#limits).
         *(
-            Option(name, f"EMAIL_FLUXMAIL_{name.upper()}", None, _rate, False, True)
+            Option(
+                name,
+                f"EMAIL_FLUXMAIL_{name.upper()}",
+                None,
+                optional_positive_count,
+                False,
+                True,
+            )
             for name in ("max_per_second", "max_per_minute", "max_per_hour")
         ),
-        Option("max_per_day", "EMAIL_FLUXMAIL_MAX_PER_DAY", None, _rate, False, True),
+        Option(
+            "max_per_day",
+            "EMAIL_FLUXMAIL_MAX_PER_DAY",
+            None,
+            optional_positive_count,
+            False,
+            True,
+        ),
         Option(
             "max_connections",
             "EMAIL_FLUXMAIL_MAX_CONNECTIONS",
             None,
-            _rate,
+            optional_positive_count,
             False,
             True,
         ),
@@ -300,7 +262,7 @@ PREPARATION_OPTIONS: tuple[str, ...] = tuple(
     for name, option in OPTIONS.items()
     if not option.transport and not option.limit
 )
-#: The shared sending limits of a mailer (``limits.py``).
+#: The shared sending limits of a mailer (``backends/limits.py``).
 LIMIT_OPTIONS: tuple[str, ...] = tuple(
     name for name, option in OPTIONS.items() if option.limit
 )
@@ -406,7 +368,7 @@ def _tls_and_ssl_message(alias: str | None) -> str:
 def _check_auth(resolved: dict[str, Any], alias: str | None) -> None:
     """An OAuth2 mechanism needs a provider and a mailbox, and no password: with
     one set, a refused token would otherwise look like a password problem."""
-    from .transport.sasl import OAUTH_MECHANISMS
+    from ..transport.sasl import OAUTH_MECHANISMS
 
     mechanism = resolved["auth_mechanism"]
     label = _option_label("auth_mechanism", alias, "EMAIL_FLUXMAIL_AUTH_MECHANISM")
@@ -442,7 +404,7 @@ def _check_auth(resolved: dict[str, Any], alias: str | None) -> None:
             "docs/oauth2.md).",
             code="oauth_misconfigured",
         )
-    from .oauth.settings import resolve_provider
+    from ..oauth.settings import resolve_provider
 
     resolved["token_provider"] = resolve_provider(
         resolved["token_provider"], provider_label, username=resolved["username"]

@@ -18,18 +18,18 @@ from asgiref.sync import sync_to_async
 from django.core.mail import EmailMessage
 
 from ..backends import FluxMailBackend
+from ..backends.limits import limit_mode
 from ..batching import aoutcome_batch
-from ..limits import limit_mode
-from ..mailers import get_mailer
+from ..conf.mailers import get_mailer
 from .account import BulkAccount, BulkResult, OnError, OnSuccess
-from .preparation import prepare_stream, worker_count
-from .progress import BulkProgress
-from .rate import RateLimiter
-from .sending import (
+from .bulk_sender import (
     default_concurrency,
     limiter_for,
     send_one_by_one,
 )
+from .preparation import prepare_stream, worker_count
+from .progress import BulkProgress
+from .rate import RateLimiter
 
 _END = object()
 

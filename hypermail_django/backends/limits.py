@@ -29,7 +29,7 @@ from typing import Any
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 
-from .exceptions import RateLimited
+from ..exceptions import RateLimited
 
 #: The limit options and their windows in seconds.
 WINDOWS = {
@@ -77,7 +77,7 @@ def limit_mode(mode: str) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class MailerLimits:
-    """One mailer's checked limits (from ``conf.py``)."""
+    """One mailer's checked limits (from ``conf/mailer_options.py``)."""
 
     mailer: str
     rates: tuple[tuple[int, int], ...]

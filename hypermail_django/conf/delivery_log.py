@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from django.conf import settings
-
 from ..exceptions import ConfigurationError
+from .validators import Check, flag, positive_count, read_settings
+
+PREFIX = "HYPERMAIL_LOG_"
 
 Keep = Literal["headers", "full"]
 
@@ -53,12 +54,6 @@ def parse_duration(value: Any, where: str) -> timedelta:
     )
 
 
-def _flag(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise ConfigurationError(f"{name} must be True or False, got {value!r}.")
-
-
 def _keep(value: Any, name: str) -> Keep:
     if value in ("headers", "full"):
         return value
@@ -68,30 +63,14 @@ def _keep(value: Any, name: str) -> Keep:
     )
 
 
-def _batch(value: Any, name: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    raise ConfigurationError(f"{name} must be a whole number >= 1, got {value!r}.")
+_CHECKS: dict[str, Check] = {
+    "enabled": flag,
+    "keep": _keep,
+    "prune_after": parse_duration,
+    "batch_size": positive_count,
+}
 
 
 def get_settings() -> LogSettings:
     """Read and check every ``HYPERMAIL_LOG_*`` setting now."""
-    defaults = LogSettings()
-    return LogSettings(
-        enabled=_flag(
-            getattr(settings, "HYPERMAIL_LOG_ENABLED", defaults.enabled),
-            "HYPERMAIL_LOG_ENABLED",
-        ),
-        keep=_keep(
-            getattr(settings, "HYPERMAIL_LOG_KEEP", defaults.keep),
-            "HYPERMAIL_LOG_KEEP",
-        ),
-        prune_after=parse_duration(
-            getattr(settings, "HYPERMAIL_LOG_PRUNE_AFTER", defaults.prune_after),
-            "HYPERMAIL_LOG_PRUNE_AFTER",
-        ),
-        batch_size=_batch(
-            getattr(settings, "HYPERMAIL_LOG_BATCH_SIZE", defaults.batch_size),
-            "HYPERMAIL_LOG_BATCH_SIZE",
-        ),
-    )
+    return read_settings(PREFIX, LogSettings(), _CHECKS)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.utils.module_loading import import_string
 
 from ..exceptions import ConfigurationError
+from .validators import Check, nonempty_text, optional_nonempty_text, read_settings
 
 PREFIX = "HYPERMAIL_PASSWORD_RESET_"
 
@@ -75,20 +75,6 @@ class ResetSettings:
 
 def _name(field: str) -> str:
     return PREFIX + field.upper()
-
-
-def _optional_text(value: Any, name: str) -> str | None:
-    if value is None or (isinstance(value, str) and value):
-        return value
-    raise ConfigurationError(
-        f"{name} must be a non-empty string or None, got {value!r}."
-    )
-
-
-def _text(value: Any, name: str) -> str:
-    if isinstance(value, str) and value:
-        return value
-    raise ConfigurationError(f"{name} must be a non-empty string, got {value!r}.")
 
 
 def _url_template(value: Any, name: str) -> str | None:
@@ -167,15 +153,15 @@ def _ipv6_prefix(value: Any, name: str) -> int:
     )
 
 
-_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+_CHECKS: dict[str, Check] = {
     "url_template": _url_template,
     "base_url": _base_url,
-    "from_email": _optional_text,
-    "mailer": _optional_text,
-    "site_name": _optional_text,
+    "from_email": optional_nonempty_text,
+    "mailer": optional_nonempty_text,
+    "site_name": optional_nonempty_text,
     "rate_limit_email": parse_rate,
     "rate_limit_ip": parse_rate,
-    "cache": _text,
+    "cache": nonempty_text,
     "client_ip": _callable,
     "delivery": _delivery,
     "ipv6_prefix": _ipv6_prefix,
@@ -184,13 +170,7 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
 
 def get_settings() -> ResetSettings:
     """Read and check every ``HYPERMAIL_PASSWORD_RESET_*`` setting now."""
-    defaults = ResetSettings()
-    values: dict[str, Any] = {}
-    for field, check in _CHECKS.items():
-        name = _name(field)
-        value = getattr(settings, name, getattr(defaults, field))
-        values[field] = check(value, name)
-    return ResetSettings(**values)
+    return read_settings(PREFIX, ResetSettings(), _CHECKS)
 
 
 def setting_names() -> list[str]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..conf.mailers import MailerSpec, get_mailer_spec
 from ..exceptions import ConfigurationError
-from ..mailers import MailerSpec, get_mailer_spec
 from ..transport.probe import ProbeResult
 
 
@@ -40,7 +40,7 @@ def probe_router(spec: MailerSpec, timeout: float | None) -> list[MemberReport]:
 
     Raises ``ConfigurationError`` when the router itself cannot be built.
     """
-    from ..backends.routing import RoutingBackend
+    from ..backends.router import RoutingBackend
     from ..health import check_mailer
 
     router = RoutingBackend(alias=spec.alias, **spec.options)

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .exceptions import TemplateNotFound
+from ..exceptions import TemplateNotFound
 from .rendering import compile_string
 
 __all__ = ["EmailTemplate"]

@@ -1,5 +1,7 @@
-"""The async twins of Django's module-level helpers: ``asend_mail`` and
-``asend_messages``."""
+"""``asend_mail`` and ``asend_messages``: Django's module-level helpers, async.
+
+The public sending helpers for async code; the rest live in their rooms
+(``bulk``, ``background``, ``compose.templated``, ``auth``)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from asgiref.sync import sync_to_async
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.core.mail.backends.base import BaseEmailBackend
 
-from .mailers import get_mailer
+from .conf.mailers import get_mailer
 
 
 async def asend_messages(

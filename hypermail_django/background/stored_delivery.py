@@ -15,7 +15,7 @@ from typing import Any
 from ..backends.outcome import accepted_by, everyone_failed
 from ..exceptions import SendError
 from ..transport import DeliveryStatus, Envelope
-from .mailers import PreparingMailer
+from .mailer_protocol import PreparingMailer
 from .rebuild import message_from_envelope
 
 

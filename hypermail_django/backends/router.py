@@ -21,9 +21,8 @@ from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 
 from ..compat import init_base_backend, mailers_configured
-from ..conf import resolve_preparation_options
+from ..conf.mailer_options import resolve_preparation_options
 from ..exceptions import ConfigurationError, RateLimited, SendError
-from ..limits import limit_mode
 from ..routing.moves import NOT_CONNECTED, member_failed, nothing_accepted, to_move
 from ..routing.options import (
     ROUTING_BACKEND,
@@ -35,6 +34,7 @@ from ..routing.options import (
 from ..routing.order import RouteState
 from ..transport import DeliveryStatus, Envelope, RecipientStatus
 from .base import PreparingBackendMixin
+from .limits import limit_mode
 from .outcome import (
     accepted_by,
     adeliver_each,
@@ -96,14 +96,14 @@ class RoutingBackend(PreparingBackendMixin, BaseEmailBackend):
         """The member mailer ``alias``, built on first use (after the checks)."""
         if alias not in self._members:
             self.check_members()
-            from ..mailers import get_mailer
+            from ..conf.mailers import get_mailer
 
             self._members[alias] = get_mailer(alias)
         return self._members[alias]
 
     def check_members(self) -> None:
         """Raise ``ConfigurationError`` for an unknown member or a routing loop."""
-        from ..mailers import get_mailer_spec
+        from ..conf.mailers import get_mailer_spec
 
         for alias in self.routing.mailers:
             get_mailer_spec(alias)  # unknown_mailer
@@ -285,7 +285,7 @@ def _send_other(member: Any, envelope: Envelope) -> Attempt:
     pending recipients. Its error moves the recipients on only when it is a
     connection-level one (nothing can have been accepted)."""
     from ..background.rebuild import message_from_envelope
-    from ..background.sending import as_send_error
+    from ..background.stored_delivery import as_send_error
 
     message = message_from_envelope(envelope)
     try:
@@ -310,7 +310,7 @@ def _send_other(member: Any, envelope: Envelope) -> Attempt:
 
 def router_members(alias: str) -> tuple[str, ...] | None:
     """The members of router ``alias``, or None when it is not a router (or unknown)."""
-    from ..mailers import get_mailer_spec
+    from ..conf.mailers import get_mailer_spec
 
     try:
         spec = get_mailer_spec(alias)
@@ -330,7 +330,7 @@ def _bridge_options(alias: str | None) -> dict[str, Any]:
     reads them from its ``HYPERMAIL_MAILERS`` entry."""
     if mailers_configured():
         return {}
-    from ..mailers import bridge_mailers
+    from ..conf.mailers import bridge_mailers
 
     entry = bridge_mailers().get(alias or "default")
     if isinstance(entry, dict) and isinstance(entry.get("OPTIONS"), dict):

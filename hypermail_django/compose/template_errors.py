@@ -9,7 +9,7 @@ from typing import Any
 
 from django.template import TemplateDoesNotExist
 
-from .transport.errors import FluxMailException
+from ..transport.errors import FluxMailException
 
 
 class TemplateNotFound(FluxMailException, TemplateDoesNotExist):

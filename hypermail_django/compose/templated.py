@@ -28,8 +28,8 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.utils import translation
 
-from .compat import MAILERS_SUPPORTED
-from .exceptions import ConfigurationError, TemplateNotFound
+from ..compat import MAILERS_SUPPORTED
+from ..exceptions import ConfigurationError, TemplateNotFound
 from .message import HypermailMessage
 from .rendering import render
 from .text import html_to_text

@@ -33,15 +33,15 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import EmailAttachment, SafeMIMEMultipart
 
-from .backends.envelope import prep_address
-from .css import INLINED_MARK, Inliner, inline_css, inline_message
-from .exceptions import (
+from ..exceptions import (
     AttachmentNotFound,
     AttachmentReadError,
     InvalidEmail,
     InvalidMessage,
     InvalidPriority,
 )
+from ..serialization.envelope_builder import prep_address
+from .css import INLINED_MARK, Inliner, inline_css, inline_message
 from .text import html_to_text
 
 __all__ = ["PRIORITY_HEADERS", "HypermailMessage"]

@@ -1,7 +1,7 @@
 """pytest fixtures for projects that send mail with hypermail-django.
 
 Registered through the ``pytest11`` entry point, so installing the package is
-enough (or ``-p hypermail_django.pytest_plugin``). Nothing here runs unless a
+enough (or ``-p hypermail_django.testing.pytest_plugin``). Nothing here runs unless a
 test asks for a fixture: no autouse fixture, no settings touched at import, and
 Django and aiosmtpd are imported only inside the fixtures.
 
@@ -19,10 +19,10 @@ Fixtures:
     the ``smtp_mailer_options`` fixture (override it in your conftest).
 ``mail_outbox``
     ``MemoryBackend`` made Django's mailer; returns the live outbox (an
-    :class:`~hypermail_django.outbox.Outbox`), empty at the start and end of
+    :class:`~hypermail_django.testing.outbox.Outbox`), empty at the start and end of
     the test. Options from the ``mail_outbox_options`` fixture.
 
-Assertion helpers live in :mod:`hypermail_django.assertions`
+Assertion helpers live in :mod:`hypermail_django.testing.assertions`
 (``assert_sent``, ``assert_sent_count``, ``assert_not_sent``) and on the outbox.
 """
 
@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from . import SMTPTestServer
     from .outbox import Outbox
-    from .testing import SMTPTestServer
 
 FLUX = "hypermail_django.backends.FluxMailBackend"
 MEMORY = "hypermail_django.backends.MemoryBackend"
@@ -54,7 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def smtp_server(request: pytest.FixtureRequest) -> Iterator[SMTPTestServer]:
     """A real SMTP server on 127.0.0.1 for one test; script its faults."""
-    from .testing import SMTPTestServer
+    from . import SMTPTestServer
 
     marker = request.node.get_closest_marker("smtp_server")
     options = dict(marker.kwargs) if marker is not None else {}
@@ -126,8 +126,8 @@ def _use_mailer(backend: str, options: dict[str, Any]) -> Iterator[None]:
     """
     from django.test import override_settings
 
-    from .compat import MAILERS_SUPPORTED, mailers_configured
-    from .conf import settings_for
+    from ..compat import MAILERS_SUPPORTED, mailers_configured
+    from ..conf.mailer_options import settings_for
 
     if mailers_configured():
         from django.conf import settings
@@ -163,7 +163,7 @@ def _quiet_legacy_settings(deprecated: bool) -> Iterator[None]:
 
 def _close_pool(options: dict[str, Any]) -> None:
     """QUIT the connections pooled for the test server before it stops."""
-    from .backends import FluxMailBackend
-    from .transport import get_pool
+    from ..backends import FluxMailBackend
+    from ..transport import get_pool
 
     get_pool(FluxMailBackend(**options).transport_config).close()

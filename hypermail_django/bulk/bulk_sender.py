@@ -19,10 +19,10 @@ from typing import Any
 from django.core.mail import EmailMessage
 
 from ..backends import FluxMailBackend
+from ..backends.limits import limit_mode
 from ..batching import outcome_batch
+from ..conf.mailers import get_mailer
 from ..exceptions import FluxMailException
-from ..limits import limit_mode
-from ..mailers import get_mailer
 from ..transport import Envelope
 from .account import BulkAccount, BulkResult, OnError, OnSuccess
 from .preparation import CHUNK_SIZE, prepare_chunks, worker_count

@@ -164,7 +164,7 @@ class Outbox(Sequence[OutboxEntry]):
     def assert_sent(self, **criteria: Any) -> OutboxEntry:
         """Exactly one kept message matches ``criteria``; return it.
 
-        See :func:`hypermail_django.assertions.assert_sent`.
+        See :func:`hypermail_django.testing.assertions.assert_sent`.
         """
         from .assertions import assert_sent
 
