@@ -49,6 +49,7 @@ def test_every_message_is_delivered_once(use_server, workers, processes):
         "skipped": 0,
         "total": 120,
         "errors": [],
+        "suppressed": 0,
     }
     delivered = Counter(r for m in use_server.messages for r in m.rcpt_tos)
     assert set(delivered) == {f"user{n}@example.com" for n in range(120)}

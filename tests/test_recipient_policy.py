@@ -267,6 +267,7 @@ def test_bulk_path(server, workers, processes):
         result = send_bulk(messages, processes=processes, progress=False)
     assert result["sent"] == 40
     assert result["failed"] == 0
+    assert result["suppressed"] == 80  # user{i} and audit{i} of each message
     assert sorted(r for m in server.messages for r in m.rcpt_tos) == sorted(
         f"qa{i}@example.com" for i in range(40)
     )
@@ -285,7 +286,7 @@ def test_bulk_path_with_nobody_allowed_skips(server, workers, processes):
     ]
     with mailer_for(server, **ALLOW):
         result = send_bulk(messages, processes=processes, progress=False)
-    assert (result["sent"], result["skipped"]) == (0, 3)
+    assert (result["sent"], result["skipped"], result["suppressed"]) == (0, 3, 3)
     assert server.commands == []
     assert {m.hypermail_status.status for m in messages} == {"suppressed"}
 
@@ -295,7 +296,8 @@ async def test_async_bulk_path(server, close_async_pools):
     messages = list(_bulk(10))
     with mailer_for(server, **REDIRECT):
         result = await asend_bulk(messages, processes=0, progress=False)
-    assert result["sent"] == 10
+    # Redirected: each original recipient (3 a message) is kept from the server.
+    assert (result["sent"], result["suppressed"]) == (10, 30)
     assert {tuple(m.rcpt_tos) for m in server.messages} == {("inbox@example.com",)}
     assert "customer.test" not in _named(server)
 
@@ -384,7 +386,7 @@ def test_bulk_failures_still_list_the_suppressed(server, workers, processes):
     messages = list(_bulk(3))
     with mailer_for(server, **ALLOW):
         result = send_bulk(messages, processes=processes, progress=False)
-    assert result["failed"] == 3
+    assert (result["failed"], result["suppressed"]) == (3, 6)
     for i, m in enumerate(messages):
         assert m.hypermail_status.refused == [f"qa{i}@example.com"]
         assert m.hypermail_status.suppressed == [

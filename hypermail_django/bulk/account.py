@@ -22,13 +22,15 @@ from .progress import BulkProgress
 
 class BulkResult(TypedDict):
     """What ``send_bulk`` returns: FluxMail's ``BulkSender`` result, plus
-    ``skipped`` (no recipients, or cancelled by ``pre_send``)."""
+    ``skipped`` (no recipients, or cancelled by ``pre_send``) and
+    ``suppressed`` (recipients a staging policy kept from the server)."""
 
     sent: int
     failed: int
     skipped: int
     total: int
     errors: list[tuple[int, Exception]]
+    suppressed: int
 
 
 OnSuccess = Callable[[int, DeliveryStatus | None], Any]
@@ -52,11 +54,18 @@ class BulkAccount:
         self.sent = 0
         self.failed = 0
         self.skipped = 0
+        self.suppressed = 0
         self.errors: list[tuple[int, Exception]] = []
 
-    def skip(self, index: int) -> None:
+    def skip(self, index: int, message: EmailMessage) -> None:
+        """Count a message with nobody to send to (or cancelled)."""
         self.skipped += 1
+        self._count_suppressed(getattr(message, "hypermail_status", None))
         self.progress.advance(ok=True)
+
+    def _count_suppressed(self, status: DeliveryStatus | None) -> None:
+        if status is not None:
+            self.suppressed += len(status.suppressed)
 
     def success(
         self,
@@ -83,6 +92,7 @@ class BulkAccount:
     def count_success(self, index: int, status: DeliveryStatus | None) -> None:
         """Count a delivered message (its backend recorded and signalled it)."""
         self.sent += 1
+        self._count_suppressed(status)
         self.progress.advance(ok=True)
         if self.on_success is not None:
             self.on_success(index, status)
@@ -114,6 +124,7 @@ class BulkAccount:
     def count_failure(self, index: int, error: Exception) -> None:
         """Count a message that was not sent (already recorded and signalled)."""
         self.failed += 1
+        self._count_suppressed(getattr(error, "status", None))
         self.errors.append((index, error))
         self.progress.advance(ok=False)
         if self.on_error is not None:
@@ -126,4 +137,5 @@ class BulkAccount:
             "skipped": self.skipped,
             "total": self.sent + self.failed + self.skipped,
             "errors": self.errors,
+            "suppressed": self.suppressed,
         }

@@ -104,7 +104,7 @@ async def _send_concurrently(
         while (item := await prepared.get()) is not _END:
             index, message, envelope = item
             if envelope is None:
-                account.skip(index)
+                account.skip(index, message)
             elif isinstance(envelope, Exception):
                 await account.afailure(index, message, envelope)
             else:

@@ -115,7 +115,7 @@ def send_one_by_one(
         if sent:
             account.count_success(index, getattr(message, "hypermail_status", None))
         else:
-            account.skip(index)
+            account.skip(index, message)
 
 
 _Ready = tuple[int, EmailMessage, Envelope]
@@ -198,7 +198,7 @@ def _send_in_parallel(
             ready: list[_Ready] = []
             for index, message, prepared in chunk:
                 if prepared is None:
-                    account.skip(index)
+                    account.skip(index, message)
                 elif isinstance(prepared, Exception):
                     account.failure(index, message, prepared)
                 else:
