@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -281,13 +281,13 @@ def _collect(
 
 def _prepare_here(backend: Any, message: EmailMessage) -> Prepared:
     try:
-        return backend.prepare(message)
+        return cast(Prepared, backend.prepare(message))
     except FluxMailException as error:
         return error
 
 
 def _serialize_here(backend: Any, message: EmailMessage) -> Prepared:
     try:
-        return backend.serialize(message)
+        return cast(Prepared, backend.serialize(message))
     except FluxMailException as error:
         return error

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ..exceptions import ConfigurationError
 from .validators import Check, flag, positive_count, read_settings
@@ -56,7 +56,7 @@ def parse_duration(value: Any, where: str) -> timedelta:
 
 def _keep(value: Any, name: str) -> Keep:
     if value in ("headers", "full"):
-        return value
+        return cast(Keep, value)
     raise ConfigurationError(
         f"{name} must be 'headers' (the default: headers and outcomes only) or "
         f"'full' (the whole message, compressed); got {value!r}."

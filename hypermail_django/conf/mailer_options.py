@@ -13,7 +13,7 @@ import difflib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ..compat import legacy_setting
 from ..exceptions import ConfigurationError, MailerConfigurationError
@@ -60,7 +60,7 @@ def _file(value: Any, where: str) -> str | None:
     if value is None or value == "":
         return None
     try:
-        return os.fspath(value)
+        return cast(str, os.fspath(value))
     except TypeError:
         raise ConfigurationError(
             f"{where} must be a file path, got {value!r}."

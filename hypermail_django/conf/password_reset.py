@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from django.utils.module_loading import import_string
@@ -99,7 +99,7 @@ def _base_url(value: Any, name: str) -> str | None:
             f"{name} must be an http(s) URL with a host and no query, such as "
             f"'https://www.example.com', got {value!r}."
         )
-    return value.rstrip("/")
+    return cast(str, value.rstrip("/"))
 
 
 def parse_rate(value: Any, name: str) -> Rate | None:
@@ -118,7 +118,7 @@ def parse_rate(value: Any, name: str) -> Rate | None:
 
 def _callable(value: Any, name: str) -> Callable[[Any], str] | None:
     if value is None or callable(value):
-        return value
+        return cast(Callable[[Any], str] | None, value)
     if isinstance(value, str):
         try:
             found = import_string(value)
@@ -127,7 +127,7 @@ def _callable(value: Any, name: str) -> Callable[[Any], str] | None:
                 f"{name} names {value!r}, which cannot be imported: {exc}"
             ) from exc
         if callable(found):
-            return found
+            return cast(Callable[[Any], str], found)
     raise ConfigurationError(
         f"{name} must be a dotted path to a function taking the request and "
         f"returning the client IP, or None; got {value!r}."

@@ -32,10 +32,10 @@ def prep_address(address: Any, force_ascii: bool = True) -> str:
     It rejects CR/LF injection and anything that is not exactly one mailbox, and
     turns the parser's own crashes on malformed input into ``ValueError``.
     """
-    address = force_str(address)
-    if _PLAIN.fullmatch(address):
-        return address  # What the parser would return, without parsing.
-    return _addr_spec(address, force_ascii)
+    text: str = force_str(address)
+    if _PLAIN.fullmatch(text):
+        return text  # What the parser would return, without parsing.
+    return _addr_spec(text, force_ascii)
 
 
 #: An ASCII dot-atom ``local@domain``, nothing else (no display name, quotes,
