@@ -89,9 +89,15 @@ def smtp_tests(package: Path) -> unittest.TestSuite:
     suite = unittest.TestSuite()
     for module in sorted(package.glob("test*.py")):
         tests = loader.loadTestsFromName(f"mail.{module.stem}")
+        if loader.errors:
+            # A module that cannot be imported (our package or its
+            # dependencies missing) loads as one "_FailedTest": say why.
+            raise SystemExit(f"cannot load mail.{module.stem}:\n{loader.errors[-1]}")
         for test in _flatten(tests):
             if type(test).__name__.startswith("SMTP"):
                 suite.addTest(test)
+    if not suite.countTestCases():
+        raise SystemExit("no SMTP backend test found in Django's tests/mail")
     return suite
 
 
