@@ -49,11 +49,13 @@ def requeue_abandoned_jobs(backend: Any, *, dry_run: bool = False) -> list[Any]:
         if not dry_run:
             # What RQ's maintenance does every few minutes, now: jobs whose
             # heartbeat deadline passed go to the failed registry as abandoned.
-            StartedJobRegistry(queue=queue).cleanup(current_timestamp())
+            # With its job class, or RQ fetches them as plain jobs and
+            # django-tasks-rq's failure callback fails (RQ 2.x raises it).
+            StartedJobRegistry(queue=queue, job_class=Job).cleanup(current_timestamp())
         failed = FailedJobRegistry(queue=queue)
         candidates = list(failed.get_job_ids())
         if dry_run:
-            started = StartedJobRegistry(queue=queue)
+            started = StartedJobRegistry(queue=queue, job_class=Job)
             candidates += started.get_expired_job_ids(current_timestamp())
         for job_id in candidates:
             job = queue.fetch_job(job_id)
