@@ -51,7 +51,9 @@ def requeue_abandoned_jobs(backend: Any, *, dry_run: bool = False) -> list[Any]:
     for name in sorted(backend.queues):
         # django-tasks-rq's job class: its failure callback records the task.
         queue = django_rq.get_queue(name, job_class=Job)
-        started = StartedJobRegistry(queue=queue)
+        # With its job class, or RQ fetches abandoned jobs as plain jobs and
+        # django-tasks-rq's failure callback fails (RQ 2.x raises it).
+        started = StartedJobRegistry(queue=queue, job_class=Job)
         if not dry_run:
             # What RQ's maintenance does every few minutes, now: jobs whose
             # heartbeat deadline passed go to the failed registry as abandoned.
