@@ -121,9 +121,26 @@ class ReusingCompat32(Compat32):
             # What Header.encode gives such a value (the tests compare them);
             # each message's own Subject, To, Date and Message-ID are this.
             return f"{name}: {value}{self.linesep}".encode("ascii")
+        if type(value) is str and (drawn := _DRAWN_BOUNDARY.fullmatch(value)):
+            return self._fold_boundary(name, drawn[1], drawn[2])
+        return self._fold_reused(name, value)
+
+    def _fold_reused(self, name: str, value: Any) -> bytes:
+        """``Compat32.fold_binary``, kept for a value folded before."""
         key = (name, value, self.linesep, self.max_line_length, self.cte_type)
         fold = functools.partial(Compat32.fold_binary, self, name, value)
         return bytes(_reused(_FOLDED, key, fold))
+
+    def _fold_boundary(self, name: str, head: str, boundary: str) -> bytes:
+        """A multipart ``Content-Type`` with the boundary the generator drew
+        for this message (``===============<19 digits>==``): different in
+        every message, too long for one line, so never reused as a whole.
+        ``Header.encode`` splits an ASCII value only at white space and
+        ``;,`` and never inside a word, so the boundary folds as any word of
+        the same length without those characters: the value is folded once
+        with a fixed stand-in, which is then swapped for the boundary."""
+        folded = self._fold_reused(name, head + _STAND_IN)
+        return folded.replace(_STAND_IN_BYTES, boundary.encode("ascii"), 1)
 
     def _fits_as_is(self, name: str, value: str) -> bool:
         """Printable ASCII words with single spaces, no encoded-word marker,
@@ -137,6 +154,14 @@ class ReusingCompat32(Compat32):
 
 
 _FOLDED: dict[tuple[Any, ...], bytes] = {}
+#: A value that ends with a boundary the generator drew, quoted, after
+#: printable ASCII (``multipart/alternative; boundary="``) that does not hold
+#: the stand-in (so the stand-in is found once, where the boundary goes).
+_DRAWN_BOUNDARY = re.compile(
+    r'((?:(?!={15}0{19}==)[ -~])*\bboundary=")(={15}[0-9]{19}==)"', re.ASCII
+)
+_STAND_IN = "=" * 15 + "0" * 19 + '=="'
+_STAND_IN_BYTES = _STAND_IN[:-1].encode("ascii")
 _PLAIN_HEADER = re.compile(r"[!-~]+(?: [!-~]+)*", re.ASCII)
 
 #: ``email.policy.compat32`` that reuses folded headers.

@@ -8,6 +8,11 @@ where the boundary occurs in the text at all, so :class:`BytesGenerator` first
 looks for it with a plain substring search and keeps the standard check for the
 (astronomically rare) case where it does occur. Same random draws, same
 boundaries, same bytes: the tests compare them with the stock generator's.
+
+The standard generator also writes a body one line at a time (two ``write``
+calls, two ``encode`` calls per line: a tenth of the CPU of serializing an
+ordinary message); :meth:`BytesGenerator._write_lines` writes the same text
+with its line ends replaced in one pass.
 """
 
 from __future__ import annotations
@@ -23,10 +28,22 @@ __all__ = ["BytesGenerator", "flatten"]
 
 #: The standard generator's token width (``email.generator._width``).
 _WIDTH = len(repr(sys.maxsize - 1))
+#: The standard generator's line-end expression (``email.generator.NLCRE``).
+_NLCRE = re.compile(r"\r\n|\r|\n")
 
 
 class BytesGenerator(email.generator.BytesGenerator):
-    """``email.generator.BytesGenerator`` with a cheaper boundary check."""
+    """``email.generator.BytesGenerator`` with a cheaper boundary check and
+    body writer."""
+
+    def _write_lines(self, lines: str) -> None:
+        """What the standard ``_write_lines`` writes: every line end (CRLF, CR
+        or LF) made ``self._NL``, a last line without one left without one. It
+        splits on the same expression and writes each line, then the line
+        end; joined, that is one string, written (and encoded) once."""
+        if lines:
+            linesep: str = self._NL  # type: ignore[attr-defined]
+            self.write(linesep.join(_NLCRE.split(lines)))
 
     @classmethod
     def _make_boundary(cls, text: bytes | None = None) -> str:
