@@ -8,6 +8,7 @@ import re
 from email.header import decode_header
 
 import pytest
+from django.core.mail import EmailMultiAlternatives
 
 from hypermail_django.compat import MODERN_EMAIL_API, serialize
 from hypermail_django.serialization.flatten import BytesGenerator
@@ -103,3 +104,25 @@ def test_body_lines_are_written_as_the_standard_generator_writes_them(linesep):
         assert written[0] == written[1], text
         refused += written[0] is None
     assert 0 < refused < 5_000  # Both kinds of text were generated.
+
+
+def test_every_part_is_written_with_the_one_policy_of_the_message():
+    """No copy of the policy per part: what a policy folded before (a part's
+    ``Content-Type: text/plain; charset="utf-8"``...) is reused by every part."""
+    from email._policybase import Compat32
+
+    from hypermail_django.serialization.flatten import flatten
+
+    class Recording(Compat32):
+        def fold_binary(self, name, value):
+            used.append(self)
+            return super().fold_binary(name, value)
+
+    used: list[Compat32] = []
+    message = EmailMultiAlternatives("Hi", "text", "a@example.com", ["b@example.com"])
+    message.attach_alternative("<p>html</p>", "text/html")
+    mime = message.message()
+    mime.policy = Recording(linesep="\r\n")
+    data = flatten(mime, linesep="\r\n")
+    assert len(used) >= 9 and all(policy is used[0] for policy in used)
+    assert data.count(b'Content-Type: text/plain; charset="utf-8"\r\n') == 1

@@ -36,6 +36,20 @@ class BytesGenerator(email.generator.BytesGenerator):
     """``email.generator.BytesGenerator`` with a cheaper boundary check and
     body writer."""
 
+    def flatten(
+        self, msg: Message, unixfrom: bool = False, linesep: str | None = None
+    ) -> None:
+        """The standard ``flatten``, without cloning the policy for a line
+        separator it already has. The standard generator flattens every part
+        of a multipart message with its own ``linesep``, so each part got a
+        fresh copy of the same policy; a copy is equal but not the same
+        object, so the headers the policy folded before (see
+        :mod:`.email_policies`) were folded again for every part."""
+        policy = msg.policy if self.policy is None else self.policy
+        if linesep is not None and linesep == policy.linesep:
+            linesep = None
+        super().flatten(msg, unixfrom=unixfrom, linesep=linesep)
+
     def _write_lines(self, lines: str) -> None:
         """What the standard ``_write_lines`` writes: every line end (CRLF, CR
         or LF) made ``self._NL``, a last line without one left without one. It
