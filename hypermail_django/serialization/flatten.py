@@ -55,9 +55,13 @@ class BytesGenerator(email.generator.BytesGenerator):
         or LF) made ``self._NL``, a last line without one left without one. It
         splits on the same expression and writes each line, then the line
         end; joined, that is one string, written (and encoded) once."""
-        if lines:
-            linesep: str = self._NL  # type: ignore[attr-defined]
+        if not lines:
+            return
+        linesep: str = self._NL  # type: ignore[attr-defined]
+        if "\r" in lines:
             self.write(linesep.join(_NLCRE.split(lines)))
+        else:  # Only LF ends (what Django's builder gives): the same, faster.
+            self.write(lines.replace("\n", linesep))
 
     @classmethod
     def _make_boundary(cls, text: bytes | None = None) -> str:
