@@ -7,6 +7,7 @@ import email.policy
 import io
 import itertools
 import logging
+import os
 from collections import Counter
 
 import django
@@ -14,6 +15,7 @@ import pytest
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 
 from hypermail_django.bulk import rate, send_bulk
+from hypermail_django.bulk import workers as workers_module
 from hypermail_django.bulk.rate import RateLimiter
 from hypermail_django.exceptions import FluxMailException, InvalidEmail
 
@@ -395,3 +397,28 @@ async def test_asend_bulk_with_other_backends():
         result = await asend_bulk(_messages(4), progress=False)
     assert result["sent"] == 4
     assert len(mail.outbox) == 4
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux only")
+def test_serializing_on_one_cpu_uses_two_connections_by_default(use_server):
+    """Pinned to one CPU, ``send_bulk`` serializes in its own process, and more
+    sender threads would only take turns on that CPU: two connections; asked
+    for, any number."""
+
+    def sessions_of_run(number: int) -> set[int]:
+        run = use_server.messages[number * 60 : (number + 1) * 60]
+        assert len(run) == 60
+        return {message.session for message in run}
+
+    cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cpus)})  # This thread, and the ones it starts.
+    try:
+        assert send_bulk(_messages(60), processes=0, progress=False)["sent"] == 60
+        assert len(sessions_of_run(0)) == 2
+        assert send_bulk(_messages(60), concurrency=3, progress=False)["sent"] == 60
+        assert len(sessions_of_run(1)) == 3
+    finally:
+        os.sched_setaffinity(0, cpus)
+    if len(cpus) > 1 and (workers_module.cgroup_cpu_quota() or 2) >= 2:
+        assert send_bulk(_messages(60), processes=0, progress=False)["sent"] == 60
+        assert len(sessions_of_run(2)) == 4

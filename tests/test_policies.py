@@ -194,3 +194,81 @@ def test_compat32_plain_headers_are_written_as_stock_compat32_writes_them(length
             shortcut += policy._fits_as_is(name, value)
             assert _folded(policy, name, value) == _folded(stock, name, value)
     assert shortcut > 100
+
+
+def _multipart_values(count: int):
+    """Content-Type values ending with a boundary as the generator draws it
+    (``===============<19 digits>==``), after heads of every kind: Django's
+    ``multipart/alternative; ``, generated words, separators, white space,
+    non-ASCII text, the stand-in itself; and boundaries of other shapes."""
+    draw = random.Random(2016)
+    heads = ["multipart/alternative; ", "multipart/mixed; ", "multipart/related; "]
+    for _ in range(count):
+        boundary = "=" * 15 + f"{draw.randrange(10**19):019d}" + "=="
+        if draw.random() < 0.05:
+            boundary += ".0"  # A second draw: not the usual shape.
+        if draw.random() < 0.3:
+            head = "".join(draw.choice(_PIECES) for _ in range(draw.randint(0, 6)))
+            head += draw.choice(["; ", ";", " ", ""])
+        else:
+            head = draw.choice(heads)
+        yield f'{head}boundary="{boundary}"'
+
+
+_PIECES = ["word", "x" * 30, " ", "\t", ";", ",", "é", "=" * 15 + "0" * 19 + "==", '"']
+
+
+@pytest.mark.parametrize("length", [0, 20, 40, 78, 998])
+@pytest.mark.parametrize("linesep", ["\r\n", "\n"])
+def test_compat32_drawn_boundaries_fold_as_stock_compat32_folds_them(length, linesep):
+    """The stand-in for each message's boundary against ``Header.encode`` of
+    the real value, over 3,000 generated values per line length."""
+    policy = policies.COMPAT32.clone(linesep=linesep, max_line_length=length)
+    stock = email.policy.compat32.clone(linesep=linesep, max_line_length=length)
+    shortcut = 0
+    for value in _multipart_values(3_000):
+        for name in ["Content-Type", "X-A-Rather-Long-Header-Name-Indeed"]:
+            shortcut += policies._DRAWN_BOUNDARY.fullmatch(value) is not None
+            assert _folded(policy, name, value) == _folded(stock, name, value)
+    assert shortcut > 3_000
+
+
+def _as_parsed(header):
+    """What a parsed header shows: its type, text, defects, MIME parts."""
+    return (
+        type(header).__mro__[1 if type(header).__name__.startswith("_") else 0],
+        str(header),
+        header.name,
+        [str(defect) for defect in header.defects],
+        dict(getattr(header, "params", {})),
+        getattr(header, "content_type", None),
+    )
+
+
+def _fold(header, policy):
+    try:
+        return header.fold(policy=policy)
+    except Exception as error:  # The same failure (the stdlib's, at 20).
+        return type(error)
+
+
+@pytest.mark.parametrize("length", [0, 20, 40, 78, 998])
+def test_modern_drawn_boundaries_parse_and_fold_as_the_standard_registry(length):
+    """The stand-in header for each message's boundary (Django 6.x) against
+    the standard ``HeaderRegistry``'s parse and fold, over 1,000 generated
+    values per line length and policy."""
+    for fast, stock in [
+        (policies.SMTP, email.policy.SMTP),
+        (policies.SMTPUTF8, email.policy.SMTPUTF8),
+    ]:
+        fast = fast.clone(max_line_length=length)
+        stock = stock.clone(max_line_length=length)
+        shortcut = 0
+        for value in _multipart_values(1_000):
+            for name in ["Content-Type", "X-A-Rather-Long-Header-Name-Indeed"]:
+                shortcut += policies._DRAWN_BOUNDARY.fullmatch(value) is not None
+                ours = fast.header_factory(name, value)
+                theirs = stock.header_factory(name, value)
+                assert _as_parsed(ours) == _as_parsed(theirs), value
+                assert _fold(ours, fast) == _fold(theirs, stock), value
+        assert shortcut > 1_000

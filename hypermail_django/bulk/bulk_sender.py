@@ -28,6 +28,7 @@ from .account import BulkAccount, BulkResult, OnError, OnSuccess
 from .preparation import CHUNK_SIZE, prepare_chunks, worker_count
 from .progress import BulkProgress
 from .rate import RateLimiter
+from .workers import usable_cpus
 
 #: How long the caller's thread waits on a full backlog before counting outcomes.
 _POLL = 0.05
@@ -48,7 +49,8 @@ def send_bulk(
 
     Returns ``{"sent", "failed", "skipped", "total", "errors"}`` with ``errors``
     as ``(index, exception)`` pairs. ``concurrency`` is the number of SMTP
-    connections (default: 4, at most the pool size); ``max_per_second`` caps
+    connections (default: 4, at most the pool size; 2 when this process may
+    use one CPU and serializes itself); ``max_per_second`` caps
     sends over every one-second window (0: no cap); ``progress`` shows a bar
     (default: only on a terminal); ``processes`` is the number of worker
     processes that serialize (default: one per core).
@@ -83,9 +85,24 @@ def limiter_for(max_per_second: float) -> RateLimiter:
     return RateLimiter(max_per_second)
 
 
-def default_concurrency(pool_size: int, concurrency: int | None) -> int:
+#: Connections a bulk run uses by default; ``ONE_CPU_CONCURRENCY`` when it
+#: serializes in a process that may use one CPU.
+DEFAULT_CONCURRENCY = 4
+ONE_CPU_CONCURRENCY = 2
+
+
+def default_concurrency(
+    pool_size: int, concurrency: int | None, *, one_cpu: bool = False
+) -> int:
     """How many connections a bulk run uses: ``concurrency``, or 4 at most
-    (never more than the mailer's ``pool_size``)."""
+    (never more than the mailer's ``pool_size``).
+
+    ``one_cpu``: the run serializes in this process, which may use one CPU.
+    Then 2: pipelining already hides the server's latency, and every extra
+    sender thread only takes turns on that CPU (measured: about 10% less CPU
+    per message with 1 or 2 connections than with 4; 2 keeps a message moving
+    while the other connection waits on a slow reply).
+    """
     if concurrency is not None:
         if concurrency < 1:
             raise FluxMailException(
@@ -93,7 +110,8 @@ def default_concurrency(pool_size: int, concurrency: int | None) -> int:
                 code="invalid_params",
             )
         return concurrency
-    return max(1, min(4, pool_size))
+    most = ONE_CPU_CONCURRENCY if one_cpu else DEFAULT_CONCURRENCY
+    return max(1, min(most, pool_size))
 
 
 def send_one_by_one(
@@ -178,7 +196,8 @@ def _send_in_parallel(
     concurrency: int | None,
     processes: int,
 ) -> None:
-    width = default_concurrency(backend.pool_size, concurrency)
+    one_cpu = processes == 0 and usable_cpus() == 1
+    width = default_concurrency(backend.pool_size, concurrency, one_cpu=one_cpu)
     # About a chunk waiting: enough to keep every connection busy while the
     # next chunk is prepared, few enough that messages are still read lazily.
     backlog = Backlog(limit=max(CHUNK_SIZE, width))
