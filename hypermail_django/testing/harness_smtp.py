@@ -158,11 +158,19 @@ class HarnessSMTP(OAuthMechanisms, SMTP):
     def connection_lost(self, error: Exception | None) -> None:
         if self.closed.done():
             return  # see abort()
+        transport = self.transport
         try:
             super().connection_lost(error)
         finally:
             self.context.open_sessions.discard(self)
             self.closed.set_result(None)
+            # Python 3.10 does not mark an implicit-TLS transport closed when
+            # its connection is lost (3.11 does), so it would warn "unclosed
+            # transport" when collected: close it (a no-op once it is closed).
+            if isinstance(transport, asyncio.WriteTransport) and not (
+                transport.is_closing()
+            ):
+                transport.abort()
 
     def abort(self) -> None:
         """Close the connection at once: no reply, no TLS close_notify."""
