@@ -7,6 +7,7 @@ client.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import smtplib
@@ -626,6 +627,73 @@ def test_stop_does_not_wait_for_clients_stuck_in_a_tls_handshake(
         assert closed_by_server(raw)
         assert client.sock is not None and closed_by_server(client.sock)
         assert not implicit.running and not starttls.running
+
+
+class HeldLoop:
+    """Holds a test server's event loop in one callback until released, so a
+    test can line up what the loop finds in its next turns."""
+
+    def __init__(self, server: SMTPTestServer) -> None:
+        assert server._controller is not None
+        self.loop = server._controller.loop
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self.loop.call_soon_threadsafe(self._hold)
+        assert self.held.wait(TIMEOUT)
+
+    def _hold(self) -> None:
+        self.held.set()
+        self.release.wait(TIMEOUT)
+
+    def hold_again(self) -> HeldLoop:
+        """Queue a second hold behind what is queued now, then release this one."""
+        again = HeldLoop.__new__(HeldLoop)
+        again.loop, again.held, again.release = (
+            self.loop,
+            threading.Event(),
+            threading.Event(),
+        )
+        self.loop.call_soon_threadsafe(again._hold)
+        self.release.set()
+        assert again.held.wait(TIMEOUT)
+        return again
+
+
+@pytest.mark.parametrize("connect_while", ["stop is queued", "stop has begun"])
+def test_stop_closes_a_connection_accepted_as_it_begins(
+    certs: TLSCertificates, connect_while: str
+) -> None:
+    """A client connecting to an implicit-TLS server in the loop turns where
+    stop() begins: stop() still closes its connection, and leaves no socket or
+    transport for the collector (which warns "unclosed", failing the test).
+
+    The loop is held while the client connects, so what it finds next is fixed:
+    either the new connection and stop's coroutine in the same turn, or stop's
+    first step and the new connection in the next one. One gets a handshake
+    task that starts before the server closes, the other one that is cancelled
+    before it starts (the socket then has no owner but the listener)."""
+    server = SMTPTestServer(implicit_tls=True, certs=certs)
+    server.start()
+    controller = server._controller
+    assert controller is not None and controller.server is not None
+    hold = HeldLoop(server)
+    try:
+        if connect_while == "stop is queued":
+            raw = socket.create_connection((server.host, server.port))
+        stopping = asyncio.run_coroutine_threadsafe(
+            controller._close_sessions(controller.server), controller.loop
+        )
+        if connect_while == "stop has begun":
+            hold = hold.hold_again()  # stop's task is created; its step is next
+            raw = socket.create_connection((server.host, server.port))
+        hold.release.set()
+        with raw:
+            stopping.result(timeout=TIMEOUT)
+            assert closed_by_server(raw)
+    finally:
+        hold.release.set()
+        server.stop()
+    assert not server.running
 
 
 def test_drop_all_connections(server: SMTPTestServer) -> None:

@@ -51,6 +51,33 @@ def _excluded_mechanisms(options: SMTPServerOptions) -> list[str]:
     return excluded
 
 
+class _RememberingListener(socket.socket):
+    """A listening socket that keeps every connection it accepts until closed.
+
+    asyncio hands an accepted connection to a task of its own, which owns the
+    only reference. A task cancelled before its first step (or one that finds
+    the server already closed, Python 3.11/3.12) drops the socket unclosed, and
+    the test run warns "unclosed socket" when it is collected. Stopping the
+    server closes whatever is still open here.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(socket.AF_INET, socket.SOCK_STREAM)
+        self.accepted: set[socket.socket] = set()
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        conn, address = super().accept()
+        # Forget the ones closed meanwhile: only open connections are kept.
+        self.accepted = {s for s in self.accepted if s.fileno() != -1}
+        self.accepted.add(conn)
+        return conn, address
+
+    def close_accepted(self) -> None:
+        for conn in self.accepted:
+            conn.close()
+        self.accepted.clear()
+
+
 class HarnessController(Controller):
     """aiosmtpd's threaded controller, creating the harness' protocol objects
     on an ephemeral port (or ``options.port``), with a start-up probe that the
@@ -77,6 +104,7 @@ class HarnessController(Controller):
         )
         self.context = context
         self._probing = threading.Event()
+        self._listener: _RememberingListener | None = None
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -101,6 +129,22 @@ class HarnessController(Controller):
         self.stop(no_assert=True)  # joins the thread
         if not self.loop.is_closed():
             self.loop.close()
+
+    def _create_server(self) -> Coroutine[Any, Any, asyncio.AbstractServer]:
+        """Listen on a socket that remembers its connections (see
+        :class:`_RememberingListener`); otherwise as aiosmtpd does."""
+        listener = _RememberingListener()
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((self.hostname, self.port))
+            listener.listen(100)  # asyncio's default backlog
+        except BaseException:
+            listener.close()
+            raise
+        self._listener = listener
+        return self.loop.create_server(
+            self._factory_invoker, sock=listener, ssl=self.ssl_context
+        )
 
     # -- sessions -------------------------------------------------------------
 
@@ -131,6 +175,12 @@ class HarnessController(Controller):
         """On the loop: abort every session; with ``server``, also stop listening
         and let every session task finish, so the loop closes clean."""
         if server is not None:
+            # One loop turn first: a connection accepted in this turn gets its
+            # handshake task now, so the task is either started before the
+            # server closes or cancelled below before it starts (its socket is
+            # then closed at the end). Started after the close, it would meet a
+            # closed server and leave half-built transports (Python 3.11/3.12).
+            await asyncio.sleep(0)
             server.close()
             # Python 3.13+: also connections still in their TLS handshake.
             abort_clients = getattr(server, "abort_clients", None)
@@ -150,6 +200,8 @@ class HarnessController(Controller):
                 task.cancel()
             if tasks:
                 await asyncio.wait(tasks, timeout=SHUTDOWN_TIMEOUT)
+            if self._listener is not None:
+                self._listener.close_accepted()
 
     def _run_on_loop(self, coro: Coroutine[Any, Any, None]) -> None:
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
