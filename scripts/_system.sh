@@ -24,7 +24,7 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 fi
 # Debian's Postfix and OpenDKIM verify our DKIM signatures as a real MTA would
-# (tests/test_dkim_mta.py starts its own instance on loopback; the system's
+# (tests/outbound/test_dkim_mta.py starts its own instance on loopback; the system's
 # Postfix is installed unconfigured and never started).
 if [ ! -x /usr/sbin/postfix ] || [ ! -x /usr/sbin/opendkim ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -38,7 +38,7 @@ if [ ! -x /usr/sbin/postfix ] || [ ! -x /usr/sbin/opendkim ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends postfix opendkim >/dev/null
 fi
-# Debian's redis-server: the shared-limits tests (tests/test_limits.py) start
+# Debian's redis-server: the shared-limits tests (tests/backends/test_limits.py) start
 # their own instance on loopback, without persistence; no service is enabled.
 if ! command -v redis-server >/dev/null 2>&1; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -1,6 +1,6 @@
 """One process of the shared-limits test: 8 threads sending through one mailer.
 
-Run by tests/test_limits.py as ``python -m tests.limits_worker CONFIG_JSON``;
+Run by tests/backends/test_limits.py as ``python -m tests.limits_worker CONFIG_JSON``;
 prints a JSON summary: how many sends were accepted, how many were refused
 with ``rate_limited``, and any other error.
 """

@@ -14,7 +14,7 @@ INSTALLED_APPS = [
     "hypermail_django.log",
 ]
 # The delivery log is installed (its tables exist) but records only in the
-# tests that turn it on (tests/test_delivery_log*.py): elsewhere tests send
+# tests that turn it on (tests/log/test_delivery_log*.py): elsewhere tests send
 # mail without database access.
 HYPERMAIL_LOG_ENABLED = False
 # The admin's CSS and JavaScript, served by the browser tests' live server.

@@ -1,4 +1,4 @@
-"""A Django project for task-worker subprocesses (``tests/test_background_crash.py``).
+"""A Django project for the task-worker subprocesses of ``tests/background/``.
 
 Its database is a SQLite file and its mailer an SMTP server on a fixed port,
 both named by environment variables, so the test process, the workers and the

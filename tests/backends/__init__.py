@@ -1,0 +1,1 @@
+"""Tests of ``hypermail_django.backends``: Django's email backend API."""

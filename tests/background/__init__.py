@@ -1,0 +1,1 @@
+"""Tests of ``hypermail_django.background``: delivery on Tasks."""

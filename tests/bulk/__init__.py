@@ -1,0 +1,1 @@
+"""Tests of ``hypermail_django.bulk``: send_bulk and asend_bulk."""

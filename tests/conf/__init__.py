@@ -1,0 +1,1 @@
+"""Tests of ``hypermail_django.conf``: settings, validators, checks."""

@@ -1,0 +1,1 @@
+"""Tests of ``hypermail_django.oauth``: OAuth2 token providers."""

@@ -1,0 +1,1 @@
+"""Tests of ``hypermail_django.outbound``: per-mailer policies, DKIM."""

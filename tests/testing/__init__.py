@@ -1,0 +1,1 @@
+"""Tests of ``hypermail_django.testing``: the tools for users' tests."""
