@@ -34,6 +34,7 @@ from ..routing.options import (
 from ..routing.order import RouteState
 from ..transport import DeliveryStatus, Envelope, RecipientStatus
 from .base import PreparingBackendMixin
+from .envelope_mailers import AsyncEnvelopeMailer, EnvelopeMailer
 from .limits import limit_mode
 from .outcome import (
     accepted_by,
@@ -190,12 +191,12 @@ class RoutingBackend(PreparingBackendMixin, BaseEmailBackend):
 
     async def _aattempt(self, alias: str, envelope: Envelope) -> Attempt:
         member = await sync_to_async(self.member)(alias)
-        if hasattr(member, "adeliver"):
+        if isinstance(member, AsyncEnvelopeMailer):
             return await _aattempt(member, envelope)
         return await sync_to_async(self._attempt)(member, envelope)
 
     def _attempt(self, member: Any, envelope: Envelope) -> Attempt:
-        if hasattr(member, "deliver"):
+        if isinstance(member, EnvelopeMailer):
             try:
                 return member.deliver(envelope), None, True
             except SendError as error:
