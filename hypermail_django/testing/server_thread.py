@@ -62,7 +62,10 @@ class _RememberingListener(socket.socket):
     """
 
     def __init__(self) -> None:
-        super().__init__(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, as getaddrinfo gives: asyncio sets TCP_NODELAY only on
+        # connections whose proto says TCP, and without it every reply waits
+        # for the client's delayed ACK (40 ms a send on loopback).
+        super().__init__(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.accepted: set[socket.socket] = set()
 
     def accept(self) -> tuple[socket.socket, Any]:

@@ -696,6 +696,24 @@ def test_stop_closes_a_connection_accepted_as_it_begins(
     assert not server.running
 
 
+def test_connections_send_replies_at_once(server: SMTPTestServer) -> None:
+    """The server's side of a connection has TCP_NODELAY, as asyncio sets on
+    TCP connections: without it each reply written in pieces waits for the
+    client's delayed ACK, and every test and benchmark slows down."""
+    with connect(server) as client:
+        client.ehlo()
+        controller = server._controller
+        assert controller is not None and controller._listener is not None
+        (accepted,) = [
+            conn
+            for conn in controller._listener.accepted
+            if conn.fileno() != -1
+            and conn.getpeername() == client.sock.getsockname()  # type: ignore[union-attr]
+        ]
+        nodelay = accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert nodelay != 0
+
+
 def test_drop_all_connections(server: SMTPTestServer) -> None:
     with connect(server) as first, connect(server) as second:
         first.ehlo()
