@@ -704,11 +704,12 @@ def test_connections_send_replies_at_once(server: SMTPTestServer) -> None:
         client.ehlo()
         controller = server._controller
         assert controller is not None and controller._listener is not None
+        assert client.sock is not None
+        ours = client.sock.getsockname()
         (accepted,) = [
             conn
             for conn in controller._listener.accepted
-            if conn.fileno() != -1
-            and conn.getpeername() == client.sock.getsockname()  # type: ignore[union-attr]
+            if conn.fileno() != -1 and conn.getpeername() == ours
         ]
         nodelay = accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
         assert nodelay != 0
