@@ -69,6 +69,7 @@ def requeue_abandoned_jobs(backend: Any, *, dry_run: bool = False) -> list[Any]:
             if job_id in failed and not _abandoned(job):
                 continue  # Failed for a reason of its own: not ours to retry.
             if not dry_run:
+                _forget_taken(queue, job_id)
                 try:
                     failed.requeue(job)
                 except Exception:  # Requeued meanwhile by someone else.
@@ -82,6 +83,21 @@ def requeue_abandoned_jobs(backend: Any, *, dry_run: bool = False) -> list[Any]:
                 why = "took it from the queue and died before starting it"
                 requeued.append(_stale(job, dry_run, why))
     return requeued
+
+
+def _forget_taken(queue: Any, job_id: str) -> None:
+    """Take ``job_id`` out of the intermediate list before requeueing it.
+
+    A worker killed after registering the job as started but before
+    preparing it leaves it there too. Left behind, RQ's maintenance would
+    fail the requeued job a minute later as stuck, and it would be requeued
+    and sent again. Done before the requeue, so a worker taking the job
+    afresh puts it back in the list after this, not before."""
+    intermediate = queue.intermediate_queue
+    with queue.connection.pipeline() as pipe:
+        pipe.lrem(intermediate.key, 0, job_id)
+        pipe.delete(intermediate.get_first_seen_key(job_id))
+        pipe.execute()
 
 
 def _abandoned(job: Any) -> bool:

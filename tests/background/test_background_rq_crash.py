@@ -109,14 +109,30 @@ class RQProject:
         ]
 
     def running_on(self, worker: str) -> dict[str, str]:
-        """Job id -> Message-ID of the jobs ``worker`` has started."""
+        """Job id -> Message-ID of the jobs ``worker`` has started.
+
+        RQ registers a job's execution as started (naming its worker) before
+        the job itself records its worker and status; a kill can land between
+        the two, so either one naming ``worker`` counts."""
         key = rq.registry.StartedJobRegistry(queue=self.queue).key
         jobs = {}
         for entry in self.connection.zrange(key, 0, -1):
             job = self.queue.fetch_job(entry.decode().split(":")[0])
-            if job is not None and job.worker_name == worker:
+            if job is None:
+                continue
+            if worker in (job.worker_name, self._execution_worker(entry.decode())):
                 jobs[job.id] = job.kwargs["payload"]["message_id"]
         return jobs
+
+    def _execution_worker(self, composite_key: str) -> str:
+        from rq.executions import Execution
+
+        execution = Execution.from_composite_key(composite_key, self.connection)
+        try:
+            execution.refresh()
+        except ValueError:  # Its hash expired: nobody to name.
+            return ""
+        return execution.worker_name
 
     def stuck(self) -> set[str]:
         """Jobs taken off the queue (RQ's intermediate list) but not started:
@@ -154,14 +170,17 @@ def project(tmp_path: Path, redis_url: str) -> Iterator[RQProject]:  # noqa: F81
 
 
 def _wait_until(
-    condition: Callable[[], Any], what: str | Callable[[], str], project: RQProject
+    condition: Callable[[], Any],
+    what: str | Callable[[], str],
+    project: RQProject,
+    wait: float = WAIT,
 ) -> Any:
-    deadline = time.monotonic() + WAIT
+    deadline = time.monotonic() + wait
     while not (value := condition()):
         if time.monotonic() > deadline:
             what = what if isinstance(what, str) else what()
             raise AssertionError(
-                f"gave up after {WAIT:.0f} s waiting for {what}: "
+                f"gave up after {wait:.0f} s waiting for {what}: "
                 f"{project.counts()}, heartbeat deadlines in "
                 f"{project.deadlines()} s\n{project.logs()}"
             )
@@ -219,7 +238,14 @@ def test_2000_messages_survive_a_down_server_and_a_killed_rq_worker(project, cap
             return (set(left_running) | stuck) <= set(requeued)
 
         if left_running or stuck:
-            _wait_until(recovered, "the killed worker's job to be requeued", project)
+            # Up to 90 s for the heartbeat deadline, and for a job the worker
+            # never prepared, a minute more in the intermediate list.
+            _wait_until(
+                recovered,
+                "the killed worker's job to be requeued",
+                project,
+                wait=WAIT + 120,
+            )
 
         def done() -> bool:
             if received.distinct() < MESSAGES:
@@ -353,3 +379,41 @@ def test_requeue_stale_on_rq_recovers_a_job_taken_and_never_started(project):
     assert queue.job_ids == [email.id, waiting.id]
     assert project.stuck() == {other.id}
     assert not project.connection.exists(intermediate.get_first_seen_key(email.id))
+
+
+def test_requeue_stale_on_rq_recovers_a_job_registered_but_never_prepared(project):
+    """What a worker killed after registering a job's execution as started,
+    but before the job records its worker and status, leaves: the job in the
+    intermediate list and an execution in the started registry, its status
+    still queued. Once the heartbeat deadline has passed, RQ 2.x's cleanup
+    fails it as abandoned, and the first run requeues it. RQ 3's cleanup drops
+    the entry without failing the job (it was never started); the job is then
+    one taken and never started, requeued a minute after it is first seen."""
+    project.run("-m", "tests.background_project.enqueue", "1")
+    queue = project.queue
+    (email,) = (queue.fetch_job(i) for i in queue.job_ids)
+    intermediate = queue.intermediate_queue
+    started = rq.registry.StartedJobRegistry(queue=queue)
+    with project.connection.pipeline() as pipe:
+        pipe.lrem(queue.key, 1, email.id)
+        pipe.rpush(intermediate.key, email.id)
+        pipe.zadd(started.key, {f"{email.id}:execution-1": time.time() - 60})
+        pipe.execute()
+    assert email.get_status() == rq.job.JobStatus.QUEUED
+    assert project.stuck() == set()  # Started, as far as the registry says.
+
+    output = project.run("-m", "django", "hypermail_requeue_stale")
+    assert project.connection.zcard(started.key) == 0
+    if int(rq.__version__.split(".")[0]) < 3:
+        assert "Requeued 1 stale email task(s)." in output
+    else:
+        assert "Requeued 0 stale email task(s)." in output
+        assert project.stuck() == {email.id}
+        first_seen = intermediate.get_first_seen_key(email.id)
+        assert project.connection.exists(first_seen)
+        project.connection.set(first_seen, time.time() - 61)
+        output = project.run("-m", "django", "hypermail_requeue_stale")
+        assert "Requeued 1 stale email task(s)." in output
+    assert [line.split()[1] for line in output.splitlines()[1:]] == [email.id]
+    assert queue.job_ids == [email.id]
+    assert project.stuck() == set()
