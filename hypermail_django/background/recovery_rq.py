@@ -85,19 +85,23 @@ def requeue_abandoned_jobs(backend: Any, *, dry_run: bool = False) -> list[Any]:
     return requeued
 
 
-def _forget_taken(queue: Any, job_id: str) -> None:
-    """Take ``job_id`` out of the intermediate list before requeueing it.
+def _forget_taken(queue: Any, job_id: str, pipe: Any = None) -> None:
+    """Take ``job_id`` out of the intermediate list, and its first-seen mark.
 
-    A worker killed after registering the job as started but before
-    preparing it leaves it there too. Left behind, RQ's maintenance would
-    fail the requeued job a minute later as stuck, and it would be requeued
-    and sent again. Done before the requeue, so a worker taking the job
-    afresh puts it back in the list after this, not before."""
+    Before a job found failed as abandoned is requeued too: a worker killed
+    after registering the job as started but before preparing it leaves it
+    there as well. Left behind, RQ's maintenance would fail the requeued job
+    a minute later as stuck, and it would be requeued and sent again. Done
+    before the requeue, so a worker taking the job afresh puts it back in the
+    list after this, not before. With ``pipe``, queued on that transaction."""
+    if pipe is None:
+        with queue.connection.pipeline() as own:
+            _forget_taken(queue, job_id, own)
+            own.execute()
+        return
     intermediate = queue.intermediate_queue
-    with queue.connection.pipeline() as pipe:
-        pipe.lrem(intermediate.key, 0, job_id)
-        pipe.delete(intermediate.get_first_seen_key(job_id))
-        pipe.execute()
+    pipe.lrem(intermediate.key, 0, job_id)
+    pipe.delete(intermediate.get_first_seen_key(job_id))
 
 
 def _abandoned(job: Any) -> bool:
@@ -156,8 +160,7 @@ def _requeue_from_intermediate(queue: Any, job_id: str) -> bool:
             if pipe.lpos(intermediate.key, job_id) is None:
                 return False  # Started, requeued or failed meanwhile.
             pipe.multi()
-            pipe.lrem(intermediate.key, 1, job_id)
-            pipe.delete(intermediate.get_first_seen_key(job_id))
+            _forget_taken(queue, job_id, pipe)
             queue.push_job_id(job_id, pipeline=pipe, at_front=True)
             pipe.execute()
         except WatchError:
